@@ -1,0 +1,7 @@
+// dtensor-cpp: DTensor and Tensor Parallelism for C++ (libtorch).
+// The umbrella header: everything in the public API (see API.md).
+#pragma once
+
+#include <dtensor/comm.h>
+#include <dtensor/device_mesh.h>
+#include <dtensor/runtime.h>

@@ -1,0 +1,369 @@
+#include <dtensor/comm.h>
+
+#include <atomic>
+#include <mutex>
+
+#include <dtensor/runtime.h>
+#include <dtensor/runtime/process_group_mpi.h>
+
+#include "comm/observers.h"
+
+namespace dtensor::comm {
+namespace {
+
+c10d::ReduceOp to_c10d(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+    case ReduceOp::Avg:  // summed, then divided here: neither Gloo nor MPI has an average
+      return c10d::ReduceOp::SUM;
+    case ReduceOp::Max:
+      return c10d::ReduceOp::MAX;
+    case ReduceOp::Min:
+      return c10d::ReduceOp::MIN;
+    case ReduceOp::Product:
+      return c10d::ReduceOp::PRODUCT;
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown reduce op");
+}
+
+void check_avg_dtype(ReduceOp op, const at::Tensor& t) {
+  TORCH_CHECK(op != ReduceOp::Avg || at::isFloatingType(t.scalar_type()) ||
+                  at::isComplexType(t.scalar_type()),
+              "reduce op 'avg' needs a floating point tensor, got ", t.scalar_type(),
+              "; use 'sum' and divide yourself");
+}
+
+at::Tensor finish_avg(at::Tensor t, ReduceOp op, int64_t n) {
+  if (op == ReduceOp::Avg) t.div_(n);
+  return t;
+}
+
+// Local reduction of the chunks received by an all_to_all (reduce_scatter on Gloo).
+at::Tensor reduce_chunks(const at::Tensor& stacked, ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+      return stacked.sum(0);
+    case ReduceOp::Avg:
+      return stacked.mean(0);
+    case ReduceOp::Max:
+      return std::get<0>(stacked.max(0));
+    case ReduceOp::Min:
+      return std::get<0>(stacked.min(0));
+    case ReduceOp::Product:
+      return stacked.prod(0);
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown reduce op");
+}
+
+ProcessGroupMPI* as_mpi(const Group& g) { return dynamic_cast<ProcessGroupMPI*>(g.get()); }
+bool is_gloo(const Group& g) { return g->getBackendName() == "gloo"; }
+
+std::chrono::milliseconds wait_timeout() {
+  return is_initialized() ? get_timeout() : kProcessGroupDefaultTimeout;
+}
+
+std::vector<int64_t> with_dim(at::IntArrayRef sizes, int64_t dim, int64_t value) {
+  std::vector<int64_t> out(sizes.begin(), sizes.end());
+  out[dim] = value;
+  return out;
+}
+
+// all_gather lands in a [n, *input] buffer; rank r's piece at index r.
+at::Tensor stacked_buffer(const at::Tensor& x, int64_t n) {
+  std::vector<int64_t> sizes{n};
+  sizes.insert(sizes.end(), x.sizes().begin(), x.sizes().end());
+  return at::empty(sizes, x.options());
+}
+
+at::Tensor unstack(const at::Tensor& stacked, const at::Tensor& x, int64_t dim) {
+  auto out_sizes = with_dim(x.sizes(), dim, x.size(dim) * stacked.size(0));
+  return dim == 0 ? stacked.view(out_sizes) : stacked.movedim(0, dim).reshape(out_sizes);
+}
+
+// Runs a collective, turning any backend failure into a c10::Error that says which collective,
+// on which group and rank, failed.
+template <class F>
+auto guarded(const char* name, const Group& g, F&& f) -> decltype(f()) {
+  TORCH_CHECK(g, name, ": no process group (is this rank part of the mesh?)");
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "dtensor ", name, " on a group of ", g->getSize(), " ranks failed on group rank ",
+                g->getRank(), ": ", e.what());
+  }
+}
+
+at::Tensor wait_work(const c10::intrusive_ptr<c10d::Work>& work) {
+  work->wait(wait_timeout());
+  return {};
+}
+
+// Asynchronous implementations; the synchronous API waits on them, except on MPI where the
+// blocking call on this thread is both faster and bounded by the group's watchdog.
+Pending start_all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
+  check_avg_dtype(op, input);
+  auto t = input.clone(at::MemoryFormat::Contiguous);
+  const int64_t n = g->getSize();
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = to_c10d(op);
+  std::vector<at::Tensor> ts{t};
+  auto work = g->allreduce(ts, opts);
+  return Pending(work, [t, op, n]() { return finish_avg(t, op, n); });
+}
+
+Pending start_all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
+  auto x = input.contiguous();
+  auto stacked = stacked_buffer(x, g->getSize());
+  c10::intrusive_ptr<c10d::Work> work;
+  std::vector<at::Tensor> inputs{x};
+  if (is_gloo(g)) {
+    std::vector<std::vector<at::Tensor>> outputs{stacked.unbind(0)};
+    work = g->allgather(outputs, inputs);
+  } else {
+    auto flat = stacked.flatten(0, std::min<int64_t>(1, x.dim()));
+    work = g->_allgather_base(flat, x);
+  }
+  return Pending(work, [stacked, x, dim]() { return unstack(stacked, x, dim); });
+}
+
+// Input moved so that the scattered dim leads: [n * c, ...], chunk r for rank r.
+at::Tensor leading(const at::Tensor& input, int64_t dim) {
+  return input.movedim(dim, 0).contiguous();
+}
+
+Pending start_all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
+                         const Group& g) {
+  const int64_t n = g->getSize();
+  TORCH_CHECK(input.size(split_dim) % n == 0, "all_to_all: dim ", split_dim, " of size ",
+              input.size(split_dim), " is not divisible by the group size ", n);
+  auto x = leading(input, split_dim);
+  auto out = at::empty_like(x);
+  std::vector<int64_t> no_splits;
+  auto work = g->alltoall_base(out, x, no_splits, no_splits);
+  return Pending(work, [out, n, split_dim, concat_dim]() {
+    std::vector<int64_t> chunk_sizes{n, out.size(0) / n};
+    chunk_sizes.insert(chunk_sizes.end(), out.sizes().begin() + 1, out.sizes().end());
+    auto chunks = out.view(chunk_sizes).unbind(0);
+    for (auto& c : chunks) c = c.movedim(0, split_dim);
+    return at::cat(chunks, concat_dim);
+  });
+}
+
+Pending start_reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, const Group& g) {
+  check_avg_dtype(op, input);
+  const int64_t n = g->getSize();
+  TORCH_CHECK(input.size(dim) % n == 0, "reduce_scatter: dim ", dim, " of size ", input.size(dim),
+              " is not divisible by the group size ", n);
+  auto x = leading(input, dim);
+  if (is_gloo(g)) {
+    // Gloo has no reduce_scatter: an all_to_all of the chunks moves the optimal (n-1)/n bytes,
+    // then each rank reduces the n pieces of its own chunk locally.
+    auto out = at::empty_like(x);
+    std::vector<int64_t> no_splits;
+    auto work = g->alltoall_base(out, x, no_splits, no_splits);
+    return Pending(work, [out, n, op, dim]() {
+      std::vector<int64_t> sizes{n, out.size(0) / n};
+      sizes.insert(sizes.end(), out.sizes().begin() + 1, out.sizes().end());
+      return reduce_chunks(out.view(sizes), op).movedim(0, dim).contiguous();
+    });
+  }
+  auto out = at::empty(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
+  c10d::ReduceScatterOptions opts;
+  opts.reduceOp = to_c10d(op);
+  auto work = g->_reduce_scatter_base(out, x, opts);
+  return Pending(work, [out, op, n, dim]() {
+    return finish_avg(out, op, n).movedim(0, dim).contiguous();
+  });
+}
+
+}  // namespace
+
+ReduceOp parse_reduce_op(const std::string& name) {
+  if (name == "sum") return ReduceOp::Sum;
+  if (name == "avg") return ReduceOp::Avg;
+  if (name == "max") return ReduceOp::Max;
+  if (name == "min") return ReduceOp::Min;
+  if (name == "product") return ReduceOp::Product;
+  TORCH_CHECK(false, "unknown reduce op '", name, "': expected sum, avg, max, min or product");
+}
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+    case ReduceOp::Product: return "product";
+  }
+  return "?";
+}
+
+Pending::Pending(at::Tensor ready) : result_(std::move(ready)) {}
+Pending::Pending(c10::intrusive_ptr<c10d::Work> work, std::function<at::Tensor()> finish)
+    : work_(std::move(work)), finish_(std::move(finish)) {}
+
+at::Tensor Pending::wait() {
+  if (finish_) {
+    try {
+      if (work_) wait_work(work_);
+    } catch (const std::exception& e) {
+      TORCH_CHECK(false, "dtensor asynchronous collective failed: ", e.what());
+    }
+    result_ = finish_();
+    finish_ = nullptr;
+    work_.reset();
+  }
+  return result_;
+}
+
+at::Tensor all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
+  return guarded("all_reduce", g, [&] {
+    detail::notify("all_reduce", input);
+    if (auto* mpi = as_mpi(g)) {
+      check_avg_dtype(op, input);
+      auto t = input.clone(at::MemoryFormat::Contiguous);
+      mpi->allreduce_blocking(t, to_c10d(op));
+      return finish_avg(t, op, g->getSize());
+    }
+    return start_all_reduce(input, op, g).wait();
+  });
+}
+
+at::Tensor all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
+  return guarded("all_gather", g, [&] {
+    detail::notify("all_gather", input);
+    if (auto* mpi = as_mpi(g)) {
+      auto x = input.contiguous();
+      auto stacked = stacked_buffer(x, g->getSize());
+      mpi->allgather_blocking(x, stacked);
+      return unstack(stacked, x, dim);
+    }
+    return start_all_gather(input, dim, g).wait();
+  });
+}
+
+at::Tensor reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, const Group& g) {
+  return guarded("reduce_scatter", g, [&] {
+    detail::notify("reduce_scatter", input);
+    if (auto* mpi = as_mpi(g)) {
+      check_avg_dtype(op, input);
+      const int64_t n = g->getSize();
+      TORCH_CHECK(input.size(dim) % n == 0, "reduce_scatter: dim ", dim, " of size ",
+                  input.size(dim), " is not divisible by the group size ", n);
+      auto x = leading(input, dim);
+      auto out = at::empty(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
+      mpi->reduce_scatter_blocking(x, out, to_c10d(op));
+      return finish_avg(out, op, n).movedim(0, dim).contiguous();
+    }
+    return start_reduce_scatter(input, dim, op, g).wait();
+  });
+}
+
+at::Tensor all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
+                      const Group& g) {
+  return guarded("all_to_all", g, [&] {
+    detail::notify("all_to_all", input);
+    if (auto* mpi = as_mpi(g)) {
+      const int64_t n = g->getSize();
+      TORCH_CHECK(input.size(split_dim) % n == 0, "all_to_all: dim ", split_dim, " of size ",
+                  input.size(split_dim), " is not divisible by the group size ", n);
+      auto x = leading(input, split_dim);
+      auto out = at::empty_like(x);
+      mpi->alltoall_blocking(x, out);
+      std::vector<int64_t> sizes{n, out.size(0) / n};
+      sizes.insert(sizes.end(), out.sizes().begin() + 1, out.sizes().end());
+      auto chunks = out.view(sizes).unbind(0);
+      for (auto& c : chunks) c = c.movedim(0, split_dim);
+      return at::cat(chunks, concat_dim);
+    }
+    return start_all_to_all(input, split_dim, concat_dim, g).wait();
+  });
+}
+
+at::Tensor broadcast(const at::Tensor& input, int src, const Group& g) {
+  return guarded("broadcast", g, [&] {
+    detail::notify("broadcast", input);
+    TORCH_CHECK(src >= 0 && src < g->getSize(), "broadcast: source ", src,
+                " is not a rank of the group of ", g->getSize());
+    auto t = input.clone(at::MemoryFormat::Contiguous);
+    if (auto* mpi = as_mpi(g)) {
+      mpi->broadcast_blocking(t, src);
+      return t;
+    }
+    c10d::BroadcastOptions opts;
+    opts.rootRank = src;
+    std::vector<at::Tensor> ts{t};
+    wait_work(g->broadcast(ts, opts));
+    return t;
+  });
+}
+
+at::Tensor scatter(const std::vector<at::Tensor>& chunks, const at::Tensor& like, int src,
+                   const Group& g) {
+  return guarded("scatter", g, [&] {
+    detail::notify("scatter", like);
+    const int64_t n = g->getSize();
+    TORCH_CHECK(src >= 0 && src < n, "scatter: source ", src, " is not a rank of the group of ", n);
+    const bool root = g->getRank() == src;
+    TORCH_CHECK(!root || static_cast<int64_t>(chunks.size()) == n, "scatter: the source passes ",
+                n, " chunks, got ", chunks.size());
+    auto out = at::empty(like.sizes(), like.options().memory_format(at::MemoryFormat::Contiguous));
+    if (auto* mpi = as_mpi(g)) {
+      auto all = root ? at::stack(chunks) : at::Tensor();
+      mpi->scatter_blocking(all, out, src);
+      return out;
+    }
+    c10d::ScatterOptions opts;
+    opts.rootRank = src;
+    std::vector<at::Tensor> outputs{out};
+    std::vector<std::vector<at::Tensor>> inputs;
+    if (root) {
+      inputs.emplace_back();
+      for (const auto& c : chunks) inputs.back().push_back(c.contiguous());
+    }
+    wait_work(g->scatter(outputs, inputs, opts));
+    return out;
+  });
+}
+
+void barrier(const Group& g) {
+  guarded("barrier", g, [&] {
+    if (auto* mpi = as_mpi(g)) {
+      mpi->barrier_blocking();
+      return 0;
+    }
+    wait_work(g->barrier());
+    return 0;
+  });
+}
+
+Pending all_reduce_async(const at::Tensor& input, ReduceOp op, const Group& g) {
+  return guarded("all_reduce", g, [&] {
+    detail::notify("all_reduce", input);
+    return start_all_reduce(input, op, g);
+  });
+}
+
+Pending all_gather_async(const at::Tensor& input, int64_t dim, const Group& g) {
+  return guarded("all_gather", g, [&] {
+    detail::notify("all_gather", input);
+    return start_all_gather(input, dim, g);
+  });
+}
+
+Pending reduce_scatter_async(const at::Tensor& input, int64_t dim, ReduceOp op, const Group& g) {
+  return guarded("reduce_scatter", g, [&] {
+    detail::notify("reduce_scatter", input);
+    return start_reduce_scatter(input, dim, op, g);
+  });
+}
+
+Pending all_to_all_async(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
+                         const Group& g) {
+  return guarded("all_to_all", g, [&] {
+    detail::notify("all_to_all", input);
+    return start_all_to_all(input, split_dim, concat_dim, g);
+  });
+}
+
+}  // namespace dtensor::comm

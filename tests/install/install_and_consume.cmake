@@ -1,0 +1,48 @@
+# Script mode (cmake -P): install the build tree into a fresh prefix and use it from outside.
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message(STATUS "$ ${ARGN}\n${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}")
+  endif()
+  set(last_output "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+function(expect_all_ranks_ok tag)
+  foreach(r 0 1 2 3)
+    if(NOT last_output MATCHES "consumer rank ${r} of 4 \\([a-z]+\\): ok")
+      message(FATAL_ERROR "${tag}: rank ${r} did not report ok")
+    endif()
+  endforeach()
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G Ninja -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+set(app ${WORK_DIR}/build/consumer)
+
+run(${prefix}/bin/dtensor-run --nproc-per-node 4 ${app})
+expect_all_ranks_ok("dtensor-run")
+if(NOT last_output MATCHES "\\(gloo\\)")
+  message(FATAL_ERROR "dtensor-run: expected the gloo backend by default")
+endif()
+
+run(${MPIEXEC} --oversubscribe -np 4 ${app})
+expect_all_ranks_ok("mpirun")
+if(NOT last_output MATCHES "\\(mpi\\)")
+  message(FATAL_ERROR "mpirun: expected the mpi backend by default")
+endif()
+
+# Plain environment variables, no launcher: four background processes.
+string(RANDOM LENGTH 4 ALPHABET 123456789 suffix)
+math(EXPR port "20000 + ${suffix} % 20000")
+set(script "")
+foreach(r 0 1 2 3)
+  string(APPEND script "RANK=${r} WORLD_SIZE=4 MASTER_ADDR=127.0.0.1 MASTER_PORT=${port} ${app} & ")
+endforeach()
+string(APPEND script "fail=0; for j in 1 2 3 4; do wait -n || fail=1; done; exit $fail")
+run(/bin/bash -c "${script}")
+expect_all_ranks_ok("plain environment")
