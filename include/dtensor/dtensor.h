@@ -5,3 +5,9 @@
 #include <dtensor/comm.h>
 #include <dtensor/device_mesh.h>
 #include <dtensor/runtime.h>
+#include <dtensor/debug/comm_debug_mode.h>
+#include <dtensor/debug/visualize.h>
+#include <dtensor/ops/rule.h>
+#include <dtensor/placement.h>
+#include <dtensor/spec.h>
+#include <dtensor/tensor.h>

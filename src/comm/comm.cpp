@@ -1,7 +1,15 @@
 #include <dtensor/comm.h>
 
+#include <sys/mman.h>
+
 #include <atomic>
+#include <cstdint>
+#include <cstdlib>
 #include <mutex>
+#include <string>
+
+#include <ATen/EmptyTensor.h>
+#include <c10/core/Allocator.h>
 
 #include <dtensor/runtime.h>
 #include <dtensor/runtime/process_group_mpi.h>
@@ -68,16 +76,92 @@ std::vector<int64_t> with_dim(at::IntArrayRef sizes, int64_t dim, int64_t value)
   return out;
 }
 
+// True when `dim` names dim 0 of `t` (negative dims count from the end).
+bool is_leading(const at::Tensor& t, int64_t dim) {
+  return t.dim() > 0 && c10::maybe_wrap_dim(dim, t.dim()) == 0;
+}
+
+// Large outputs get memory of their own: glibc maps every allocation of 32 MiB and more afresh
+// (its largest mmap threshold) and faulting it in 4 KiB pages can cost as much as the collective
+// itself (64 MiB: ~30 ms of page faults on a 2-core VM, against ~2 ms with 2 MiB pages). Such
+// outputs are 2 MiB-aligned and advised to use transparent huge pages, honoured when
+// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always".
+constexpr size_t kHugePageOutputBytes = size_t{32} << 20;
+constexpr size_t kHugePage = size_t{2} << 20;
+
+bool huge_pages_wanted() {
+  static const bool wanted = [] {
+    const char* env = std::getenv("DTENSOR_HUGEPAGE_OUTPUTS");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return wanted;
+}
+
+void free_huge(void* data) { std::free(data); }
+
+class HugePageAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t nbytes) const override {
+    void* data = nullptr;
+    if (nbytes > 0) {
+      TORCH_CHECK(posix_memalign(&data, kHugePage, nbytes) == 0, "dtensor: cannot allocate ",
+                  nbytes, " bytes for a collective's output");
+      // Whole huge pages only; the advice is best effort (harmless without THP support).
+      if (nbytes >= kHugePage) madvise(data, nbytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+    }
+    return {data, data, &free_huge, at::Device(at::kCPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &free_huge; }
+};
+
+// A new contiguous output buffer.
+at::Tensor new_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  const bool cpu = options.device().is_cpu() && options.layout() == at::kStrided &&
+                   !options.pinned_memory();
+  if (cpu && huge_pages_wanted()) {
+    const auto dtype = c10::typeMetaToScalarType(options.dtype());
+    const size_t nbytes = c10::multiply_integers(sizes) * c10::elementSize(dtype);
+    if (nbytes >= kHugePageOutputBytes) {
+      static HugePageAllocator allocator;
+      return at::detail::empty_generic(sizes, &allocator, c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                       dtype, c10::nullopt);
+    }
+  }
+  return at::empty(sizes, options);
+}
+
 // all_gather lands in a [n, *input] buffer; rank r's piece at index r.
 at::Tensor stacked_buffer(const at::Tensor& x, int64_t n) {
   std::vector<int64_t> sizes{n};
   sizes.insert(sizes.end(), x.sizes().begin(), x.sizes().end());
-  return at::empty(sizes, x.options());
+  return new_output(sizes, x.options());
 }
 
 at::Tensor unstack(const at::Tensor& stacked, const at::Tensor& x, int64_t dim) {
   auto out_sizes = with_dim(x.sizes(), dim, x.size(dim) * stacked.size(0));
   return dim == 0 ? stacked.view(out_sizes) : stacked.movedim(0, dim).reshape(out_sizes);
+}
+
+// True when all_to_all's received buffer is already its result: chunk r of the [n * c, ...]
+// buffer came from rank r, so with split and concat dims both 0 it is the concatenation.
+bool all_to_all_in_place(const at::Tensor& input, int64_t split_dim, int64_t concat_dim) {
+  return is_leading(input, split_dim) && is_leading(input, concat_dim);
+}
+
+// Otherwise each received chunk goes back to split_dim and they are concatenated on concat_dim.
+at::Tensor finish_all_to_all(const at::Tensor& out, int64_t n, int64_t split_dim,
+                             int64_t concat_dim, bool in_place) {
+  if (in_place) return out;
+  std::vector<int64_t> chunk_sizes{n, out.size(0) / n};
+  chunk_sizes.insert(chunk_sizes.end(), out.sizes().begin() + 1, out.sizes().end());
+  auto chunks = out.view(chunk_sizes).unbind(0);
+  for (auto& c : chunks) c = c.movedim(0, split_dim);
+  return at::cat(chunks, concat_dim);
+}
+
+// The reduced [c, ...] chunk back to `dim` of the input's layout (a copy unless dim is 0).
+at::Tensor from_leading(const at::Tensor& t, const at::Tensor& input, int64_t dim) {
+  return is_leading(input, dim) ? t : t.movedim(0, dim).contiguous();
 }
 
 // Runs a collective, turning any backend failure into a c10::Error that says which collective,
@@ -102,7 +186,8 @@ at::Tensor wait_work(const c10::intrusive_ptr<c10d::Work>& work) {
 // blocking call on this thread is both faster and bounded by the group's watchdog.
 Pending start_all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
   check_avg_dtype(op, input);
-  auto t = input.clone(at::MemoryFormat::Contiguous);
+  auto t = new_output(input.sizes(), input.options());
+  t.copy_(input);
   const int64_t n = g->getSize();
   c10d::AllreduceOptions opts;
   opts.reduceOp = to_c10d(op);
@@ -128,7 +213,7 @@ Pending start_all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
 
 // Input moved so that the scattered dim leads: [n * c, ...], chunk r for rank r.
 at::Tensor leading(const at::Tensor& input, int64_t dim) {
-  return input.movedim(dim, 0).contiguous();
+  return is_leading(input, dim) ? input.contiguous() : input.movedim(dim, 0).contiguous();
 }
 
 Pending start_all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
@@ -137,15 +222,12 @@ Pending start_all_to_all(const at::Tensor& input, int64_t split_dim, int64_t con
   TORCH_CHECK(input.size(split_dim) % n == 0, "all_to_all: dim ", split_dim, " of size ",
               input.size(split_dim), " is not divisible by the group size ", n);
   auto x = leading(input, split_dim);
-  auto out = at::empty_like(x);
+  auto out = new_output(x.sizes(), x.options());
   std::vector<int64_t> no_splits;
   auto work = g->alltoall_base(out, x, no_splits, no_splits);
-  return Pending(work, [out, n, split_dim, concat_dim]() {
-    std::vector<int64_t> chunk_sizes{n, out.size(0) / n};
-    chunk_sizes.insert(chunk_sizes.end(), out.sizes().begin() + 1, out.sizes().end());
-    auto chunks = out.view(chunk_sizes).unbind(0);
-    for (auto& c : chunks) c = c.movedim(0, split_dim);
-    return at::cat(chunks, concat_dim);
+  const bool in_place = all_to_all_in_place(input, split_dim, concat_dim);
+  return Pending(work, [out, n, split_dim, concat_dim, in_place]() {
+    return finish_all_to_all(out, n, split_dim, concat_dim, in_place);
   });
 }
 
@@ -158,21 +240,25 @@ Pending start_reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, 
   if (is_gloo(g)) {
     // Gloo has no reduce_scatter: an all_to_all of the chunks moves the optimal (n-1)/n bytes,
     // then each rank reduces the n pieces of its own chunk locally.
-    auto out = at::empty_like(x);
+    auto out = new_output(x.sizes(), x.options());
     std::vector<int64_t> no_splits;
     auto work = g->alltoall_base(out, x, no_splits, no_splits);
-    return Pending(work, [out, n, op, dim]() {
+    const bool leads = is_leading(input, dim);
+    return Pending(work, [out, n, op, dim, leads]() {
       std::vector<int64_t> sizes{n, out.size(0) / n};
       sizes.insert(sizes.end(), out.sizes().begin() + 1, out.sizes().end());
-      return reduce_chunks(out.view(sizes), op).movedim(0, dim).contiguous();
+      auto reduced = reduce_chunks(out.view(sizes), op);
+      return leads ? reduced : reduced.movedim(0, dim).contiguous();
     });
   }
-  auto out = at::empty(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
+  auto out = new_output(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
   c10d::ReduceScatterOptions opts;
   opts.reduceOp = to_c10d(op);
   auto work = g->_reduce_scatter_base(out, x, opts);
-  return Pending(work, [out, op, n, dim]() {
-    return finish_avg(out, op, n).movedim(0, dim).contiguous();
+  const bool leads = is_leading(input, dim);
+  return Pending(work, [out, op, n, dim, leads]() {
+    auto reduced = finish_avg(out, op, n);
+    return leads ? reduced : reduced.movedim(0, dim).contiguous();
   });
 }
 
@@ -221,9 +307,14 @@ at::Tensor all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
     detail::notify("all_reduce", input);
     if (auto* mpi = as_mpi(g)) {
       check_avg_dtype(op, input);
-      auto t = input.clone(at::MemoryFormat::Contiguous);
-      mpi->allreduce_blocking(t, to_c10d(op));
-      return finish_avg(t, op, g->getSize());
+      if (!input.is_contiguous()) {  // the contiguous copy is a fresh buffer: reduce it in place
+        auto t = input.contiguous();
+        mpi->allreduce_blocking(t, to_c10d(op));
+        return finish_avg(t, op, g->getSize());
+      }
+      auto out = new_output(input.sizes(), input.options());
+      mpi->allreduce_blocking(input, out, to_c10d(op));
+      return finish_avg(out, op, g->getSize());
     }
     return start_all_reduce(input, op, g).wait();
   });
@@ -234,6 +325,11 @@ at::Tensor all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
     detail::notify("all_gather", input);
     if (auto* mpi = as_mpi(g)) {
       auto x = input.contiguous();
+      if (is_leading(x, dim)) {  // rank order along dim 0 is MPI's layout: gather in place
+        auto out = new_output(with_dim(x.sizes(), 0, x.size(0) * g->getSize()), x.options());
+        mpi->allgather_blocking(x, out);
+        return out;
+      }
       auto stacked = stacked_buffer(x, g->getSize());
       mpi->allgather_blocking(x, stacked);
       return unstack(stacked, x, dim);
@@ -251,9 +347,9 @@ at::Tensor reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, con
       TORCH_CHECK(input.size(dim) % n == 0, "reduce_scatter: dim ", dim, " of size ",
                   input.size(dim), " is not divisible by the group size ", n);
       auto x = leading(input, dim);
-      auto out = at::empty(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
+      auto out = new_output(with_dim(x.sizes(), 0, x.size(0) / n), x.options());
       mpi->reduce_scatter_blocking(x, out, to_c10d(op));
-      return finish_avg(out, op, n).movedim(0, dim).contiguous();
+      return from_leading(finish_avg(out, op, n), input, dim);
     }
     return start_reduce_scatter(input, dim, op, g).wait();
   });
@@ -268,13 +364,10 @@ at::Tensor all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat
       TORCH_CHECK(input.size(split_dim) % n == 0, "all_to_all: dim ", split_dim, " of size ",
                   input.size(split_dim), " is not divisible by the group size ", n);
       auto x = leading(input, split_dim);
-      auto out = at::empty_like(x);
+      auto out = new_output(x.sizes(), x.options());
       mpi->alltoall_blocking(x, out);
-      std::vector<int64_t> sizes{n, out.size(0) / n};
-      sizes.insert(sizes.end(), out.sizes().begin() + 1, out.sizes().end());
-      auto chunks = out.view(sizes).unbind(0);
-      for (auto& c : chunks) c = c.movedim(0, split_dim);
-      return at::cat(chunks, concat_dim);
+      return finish_all_to_all(out, n, split_dim, concat_dim,
+                               all_to_all_in_place(input, split_dim, concat_dim));
     }
     return start_all_to_all(input, split_dim, concat_dim, g).wait();
   });

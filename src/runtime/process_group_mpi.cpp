@@ -770,6 +770,28 @@ void ProcessGroupMPI::allreduce_blocking(at::Tensor& tensor, c10d::ReduceOp op) 
   if (reduction.average) divide_by(tensor, size_);
 }
 
+void ProcessGroupMPI::allreduce_blocking(const at::Tensor& input, at::Tensor& output,
+                                         c10d::ReduceOp op) {
+  check_tensor(input, "allreduce");
+  check_tensor(output, "allreduce");
+  check_same_dtype(input, output, "allreduce");
+  check_numel(output, input.numel(), "output", "allreduce");
+  // MPI forbids aliased send and receive buffers: the same tensor is the in-place form.
+  const void* send = MPI_IN_PLACE;
+  if (input.data_ptr() != output.data_ptr()) {
+    check_disjoint(input, output, "allreduce");
+    send = input.data_ptr();
+  }
+  const Reduction reduction = mpi_reduction(op, output.scalar_type());
+  {
+    BlockingCall call(*state_, "allreduce");
+    check_mpi(MPI_Allreduce(send, output.data_ptr(), count(output), mpi_datatype(output),
+                            reduction.op, state_->comm),
+              "MPI_Allreduce");
+  }
+  if (reduction.average) divide_by(output, size_);
+}
+
 void ProcessGroupMPI::allgather_blocking(const at::Tensor& input, at::Tensor& output) {
   check_tensor(input, "allgather");
   check_tensor(output, "allgather");

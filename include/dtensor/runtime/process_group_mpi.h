@@ -32,7 +32,10 @@ class ProcessGroupMPI : public c10d::ProcessGroup {
   std::chrono::milliseconds timeout() const;
 
   // Blocking fast path. Tensors are contiguous CPU tensors of equal dtype.
-  void allreduce_blocking(at::Tensor& tensor, c10d::ReduceOp op);
+  void allreduce_blocking(at::Tensor& tensor, c10d::ReduceOp op);  // in place
+  // Out of place: `output` (same dtype and numel as `input`, disjoint from it, or the very same
+  // tensor for in place) receives the reduction; `input` is left as it was.
+  void allreduce_blocking(const at::Tensor& input, at::Tensor& output, c10d::ReduceOp op);
   void allgather_blocking(const at::Tensor& input, at::Tensor& output);   // output: size*input, dim 0
   void reduce_scatter_blocking(const at::Tensor& input, at::Tensor& output, c10d::ReduceOp op);
   void alltoall_blocking(const at::Tensor& input, at::Tensor& output);    // equal dim-0 splits

@@ -1,0 +1,56 @@
+// What the dtensor kernel does for one (op, input specs, key arguments): computed once by
+// sharding propagation, then cached.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <c10/util/SmallVector.h>
+
+#include <dtensor/ops/rule.h>
+
+namespace dtensor::detail {
+
+struct Decision {
+  std::vector<SpecPtr> input_targets;  // per input; equal pointer: no redistribution
+  bool redistributes = false;
+  // Per flattened tensor output (a TensorList return is expanded lazily: `list_spec` applies to
+  // every element); nullptr for an undefined output.
+  std::vector<SpecPtr> outputs;
+  SpecPtr list_spec;
+  std::vector<std::vector<int64_t>> local_shapes;  // expected local shape of each output
+  ops::LocalFn local;
+  // For each return: the argument it aliases with write access (in-place / out=), or -1.
+  std::vector<int> write_alias_arg;
+};
+
+// Inputs of one call: the defined tensor arguments, TensorList elements flattened.
+struct CallInputs {
+  c10::SmallVector<SpecPtr, 6> specs;
+  c10::SmallVector<int, 6> args;  // argument index of each input
+};
+
+// Runs the op's rule, picks the cheapest strategy, computes output metadata. Errors name the op
+// and the input placements.
+std::shared_ptr<const Decision> propagate(const c10::OperatorHandle& op,
+                                          c10::ArrayRef<c10::IValue> args,
+                                          const CallInputs& inputs);
+
+// Cache of decisions keyed by (op, input spec addresses, key arguments).
+struct CacheKey {
+  const void* op = nullptr;
+  c10::SmallVector<const void*, 6> specs;
+  c10::SmallVector<int64_t, 12> words;  // key argument values and argument type tags
+  size_t hash = 0;
+  bool operator==(const CacheKey& o) const {
+    return op == o.op && specs == o.specs && words == o.words;
+  }
+};
+
+// Fills `key` for this call (the op's rule says which arguments are keys).
+void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
+                    const CallInputs& inputs, CacheKey& key);
+std::shared_ptr<const Decision> cache_lookup(const CacheKey& key);
+void cache_insert(const CacheKey& key, std::shared_ptr<const Decision> decision);
+
+}  // namespace dtensor::detail

@@ -1,0 +1,242 @@
+// DTensor handle methods, from_local, distribute_tensor, ImplicitReplicationGuard.
+#include <dtensor/tensor.h>
+
+#include <c10/util/StringUtil.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "tensor/autograd.h"
+#include "tensor/dtensor_impl.h"
+
+namespace dtensor {
+namespace {
+
+using detail::dtensor_impl;
+
+Placements default_placements(Placements placements, const DeviceMesh& mesh) {
+  if (placements.empty()) return Placements(mesh.ndim(), Replicate{});
+  TORCH_CHECK_VALUE(static_cast<int64_t>(placements.size()) == mesh.ndim(),
+                    "`placements` must have the same length as `device_mesh.ndim`! Found "
+                    "placements length: ", placements.size(), ", and device_mesh.ndim: ",
+                    mesh.ndim(), ".");
+  return placements;
+}
+
+Placements normalized(Placements placements, int64_t ndim) {
+  for (auto& p : placements) p = p.normalized(ndim);
+  return placements;
+}
+
+// Global shape/stride of an evenly sharded tensor from its local shard (PyTorch's
+// compute_global_tensor_info): each Shard(d) multiplies dim d by the mesh dim size and every
+// stride at least as large as dim d's.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> even_global_shape(
+    const at::Tensor& local, const Placements& placements, const DeviceMesh& mesh) {
+  std::vector<int64_t> shape = local.sizes().vec();
+  std::vector<int64_t> stride = local.strides().vec();
+  for (size_t m = 0; m < placements.size(); ++m) {
+    if (!placements[m].is_shard()) continue;
+    const int64_t d = placements[m].shard_dim();
+    const int64_t n = mesh.size(static_cast<int64_t>(m));
+    const int64_t shard_stride = stride[d];
+    shape[d] *= n;
+    for (size_t i = 0; i < stride.size(); ++i)
+      if (static_cast<int64_t>(i) != d && stride[i] >= shard_stride) stride[i] *= n;
+  }
+  return {shape, stride};
+}
+
+// run_check: dtype, requires_grad (and local shape/stride when the global ones were inferred)
+// must agree along every mesh dim; then replicas are made equal by broadcasting.
+at::Tensor check_and_sync(const at::Tensor& local, const DeviceMesh& mesh,
+                          const Placements& placements, bool shape_given) {
+  std::vector<int64_t> meta{static_cast<int64_t>(local.scalar_type()), local.requires_grad(),
+                            local.dim()};
+  if (!shape_given) {
+    meta.insert(meta.end(), local.sizes().begin(), local.sizes().end());
+    meta.insert(meta.end(), local.strides().begin(), local.strides().end());
+  }
+  // Pad to a fixed width so every rank contributes the same number of elements.
+  meta.resize(3 + 2 * 64, -1);
+  auto mine = at::tensor(meta, at::kLong).to(mesh.device());
+  for (int64_t m = 0; m < mesh.ndim(); ++m) {
+    auto all = comm::all_gather(mine.unsqueeze(0), 0, mesh.get_group(m));
+    TORCH_CHECK_VALUE((all == mine.unsqueeze(0)).all().item<bool>(),
+                      "Inconsistent tensor metadata (including shape and stride) across ranks.");
+  }
+  at::Tensor out = local;
+  for (int64_t m = 0; m < mesh.ndim(); ++m)
+    if (placements[m].is_replicate()) out = comm::broadcast(out, 0, mesh.get_group(m));
+  return out;
+}
+
+}  // namespace
+
+bool is_dtensor(const at::Tensor& t) { return t.defined() && dtensor_impl(t) != nullptr; }
+
+DTensor::DTensor(const at::Tensor& t) : at::Tensor(t) {
+  TORCH_CHECK_TYPE(is_dtensor(t), "dtensor::DTensor needs a DTensor, got a plain tensor",
+                   t.defined() ? c10::str(" of shape ", t.sizes()) : std::string(" (undefined)"),
+                   "; create one with DTensor::from_local or distribute_tensor");
+}
+
+const DTensorSpec& DTensor::spec() const { return *dtensor_impl(*this)->spec(); }
+const DeviceMesh& DTensor::device_mesh() const { return spec().mesh(); }
+const Placements& DTensor::placements() const { return spec().placements(); }
+const at::Tensor& DTensor::local_tensor() const { return dtensor_impl(*this)->local(); }
+
+DTensor DTensor::from_local(const at::Tensor& local, const DeviceMesh& mesh, Placements placements,
+                            const FromLocalOptions& options) {
+  TORCH_CHECK(!is_dtensor(local), "the local_tensor argument only accepts torch.Tensor but got "
+              "DTensor value.");
+  TORCH_CHECK(local.defined(), "from_local: the local tensor is undefined");
+  TORCH_CHECK(options.shape.has_value() == options.stride.has_value(), "Found shape:",
+              options.shape ? c10::str(c10::IntArrayRef(*options.shape)) : "None", ", stride:",
+              options.stride ? c10::str(c10::IntArrayRef(*options.stride)) : "None", ". ",
+              "Please pass both shape and stride at the same time.");
+  placements = normalized(default_placements(std::move(placements), mesh), local.dim());
+  at::Tensor shard = local.device() == mesh.device() ? local : local.to(mesh.device());
+  if (!mesh.contains_this_rank()) shard = at::empty({0}, shard.options());
+
+  std::vector<int64_t> shape, stride;
+  if (options.shape) {
+    TORCH_CHECK_VALUE(options.shape->size() == static_cast<size_t>(local.dim()) &&
+                          options.stride->size() == options.shape->size(),
+                      "from_local: shape and stride must have one entry per dim of the local "
+                      "tensor (", local.dim(), ")");
+    shape = *options.shape;
+    stride = *options.stride;
+  } else {
+    std::tie(shape, stride) = even_global_shape(local, placements, mesh);
+  }
+  if (options.run_check && mesh.contains_this_rank()) {
+    shard = check_and_sync(shard, mesh, placements, options.shape.has_value());
+  }
+  auto spec = DTensorSpec::make(mesh, std::move(placements),
+                                TensorMeta{std::move(shape), std::move(stride), local.scalar_type()});
+  if (mesh.contains_this_rank()) {
+    TORCH_CHECK(c10::IntArrayRef(spec->local_shape()) == shard.sizes(), "from_local: the local "
+                "tensor has shape ", shard.sizes(), " but rank ", mesh.get_rank(), "'s shard of ",
+                *spec, " has shape ", c10::IntArrayRef(spec->local_shape()),
+                ". Uneven shards need the global shape and stride (FromLocalOptions).");
+  }
+  return DTensor(detail::from_local_differentiable(shard, std::move(spec)));
+}
+
+at::Tensor DTensor::to_local(std::optional<Placements> grad_placements) const {
+  const SpecPtr& spec = dtensor_impl(*this)->spec();
+  SpecPtr grad_spec = spec;
+  if (grad_placements) {
+    grad_spec = spec->with_placements(default_placements(std::move(*grad_placements), spec->mesh()));
+  }
+  return detail::to_local_differentiable(*this, std::move(grad_spec));
+}
+
+DTensor DTensor::redistribute(const DeviceMesh& mesh, Placements placements,
+                              const RedistributeOptions& options) const {
+  const auto& current = spec();
+  TORCH_CHECK_NOT_IMPLEMENTED(mesh == current.mesh(), "Cross device mesh comm not supported yet! "
+                              "The DTensor is on ", current.mesh(), ", the target mesh is ", mesh);
+  TORCH_CHECK(!placements.empty(), "placements is needed for redistribute!");
+  placements = normalized(default_placements(std::move(placements), mesh), current.ndim());
+  for (size_t m = 0; m < placements.size(); ++m) {
+    TORCH_CHECK(!placements[m].is_partial() || placements[m] == current.placements()[m],
+                "Can not redistribute from ", current.placements()[m].str(), " to ",
+                placements[m].str(), ", redistributing to Partial is for internal use only!");
+  }
+  auto target = current.with_placements(std::move(placements));
+  return DTensor(detail::redistribute_differentiable(*this, std::move(target), options.async_op));
+}
+
+DTensor DTensor::redistribute(Placements placements, const RedistributeOptions& options) const {
+  return redistribute(device_mesh(), std::move(placements), options);
+}
+
+at::Tensor DTensor::full_tensor(std::optional<Placements> grad_placements) const {
+  return redistribute(Placements(device_mesh().ndim(), Replicate{})).to_local(std::move(grad_placements));
+}
+
+DTensor distribute_tensor(const at::Tensor& tensor, const DeviceMesh& mesh, Placements placements,
+                          std::optional<int> src_data_rank) {
+  TORCH_CHECK(tensor.defined(), "distribute_tensor: the tensor is undefined");
+  TORCH_CHECK(!tensor.requires_grad() || tensor.is_leaf(), "`distribute_tensor` should be used to "
+              "distribute leaf tensors! but found non-leaf tensor!");
+  placements = normalized(default_placements(std::move(placements), mesh), tensor.dim());
+  if (is_dtensor(tensor)) {
+    DTensor d(tensor);
+    TORCH_CHECK_VALUE(d.device_mesh() == mesh, "Cannot distribute a DTensor with device mesh ",
+                      d.device_mesh(), " to a different device mesh ", mesh, ".");
+    TORCH_CHECK_VALUE(d.placements() == placements, "Cannot distribute a DTensor with placements ",
+                      d.placements(), " to a different placements ", placements,
+                      ". do you want to call `redistribute` instead?");
+    return d;
+  }
+  for (size_t m = 0; m < placements.size(); ++m) {
+    TORCH_CHECK(!placements[m].is_partial(), "Trying to distribute tensor with unsupported "
+                "placements ", placements[m].str(), " on device mesh dimension ", m, "!");
+    TORCH_CHECK_VALUE(!src_data_rank || (*src_data_rank >= 0 && *src_data_rank < mesh.size(m)),
+                      "src_data_rank ", *src_data_rank, " is not a rank of mesh dim ", m,
+                      " (size ", mesh.size(m), ")");
+  }
+  at::Tensor full = tensor.detach();
+  if (full.device() != mesh.device()) full = full.to(mesh.device());
+  auto spec = DTensorSpec::make(
+      mesh, placements, TensorMeta{full.sizes().vec(), full.strides().vec(), full.scalar_type()});
+  at::Tensor local;
+  if (auto coord = mesh.get_coordinate()) {
+    local = full;
+    for (int64_t m = 0; m < mesh.ndim(); ++m) {
+      const auto& p = placements[m];
+      const int64_t n = mesh.size(m);
+      if (p.is_replicate()) {
+        if (src_data_rank && n > 1) local = comm::broadcast(local, *src_data_rank, mesh.get_group(m));
+        continue;
+      }
+      const int64_t d = p.shard_dim();
+      const int64_t len = local.size(d), full_len = (len + n - 1) / n;
+      const int64_t mine = local_shard_size_and_offset(len, n, (*coord)[m]).first;
+      if (!src_data_rank || n == 1) {
+        const int64_t offset = local_shard_size_and_offset(len, n, (*coord)[m]).second;
+        local = local.narrow(d, mine == 0 ? 0 : offset, mine);
+        continue;
+      }
+      // Scatter equal pieces: pad the source's chunks to ceil(len / n), unpad on arrival.
+      auto like_sizes = local.sizes().vec();
+      like_sizes[d] = full_len;
+      std::vector<at::Tensor> chunks;
+      if (mesh.get_group(m)->getRank() == *src_data_rank) {
+        for (int64_t r = 0; r < n; ++r) {
+          auto [size, offset] = local_shard_size_and_offset(len, n, r);
+          auto piece = at::zeros(like_sizes, local.options());
+          if (size > 0) piece.narrow(d, 0, size).copy_(local.narrow(d, offset, size));
+          chunks.push_back(piece);
+        }
+      }
+      local = comm::scatter(chunks, at::empty(like_sizes, local.options()), *src_data_rank,
+                            mesh.get_group(m))
+                  .narrow(d, 0, mine);
+    }
+    local = local.clone(at::MemoryFormat::Contiguous);
+  } else {
+    local = at::empty({0}, full.options());
+  }
+  DTensor out(detail::make_dtensor(std::move(local), std::move(spec)));
+  if (tensor.requires_grad()) out.set_requires_grad(true);
+  return out;
+}
+
+namespace {
+thread_local int implicit_replication_depth = 0;
+}
+
+ImplicitReplicationGuard::ImplicitReplicationGuard() { ++implicit_replication_depth; }
+ImplicitReplicationGuard::~ImplicitReplicationGuard() { --implicit_replication_depth; }
+bool ImplicitReplicationGuard::active() { return implicit_replication_depth > 0; }
+
+std::ostream& operator<<(std::ostream& os, const DTensor& t) {
+  const auto& s = t.spec();
+  return os << "DTensor(local=" << t.local_tensor().sizes() << ", global="
+            << c10::IntArrayRef(s.shape()) << ", placements=" << s.placements()
+            << ", mesh=" << s.mesh() << ", dtype=" << s.dtype() << ")";
+}
+
+}  // namespace dtensor
