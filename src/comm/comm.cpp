@@ -97,7 +97,21 @@ bool huge_pages_wanted() {
   return wanted;
 }
 
-void free_huge(void* data) { std::free(data); }
+// The block and its size, so that freeing it can be reported to the memory profiler.
+struct HugeBlock {
+  void* data;
+  size_t nbytes;
+};
+
+void free_huge(void* ctx) {
+  auto* block = static_cast<HugeBlock*>(ctx);
+  if (c10::memoryProfilingEnabled()) {
+    c10::reportMemoryUsageToProfiler(block->data, -static_cast<int64_t>(block->nbytes), 0, 0,
+                                     at::Device(at::kCPU));
+  }
+  std::free(block->data);
+  delete block;
+}
 
 class HugePageAllocator final : public c10::Allocator {
  public:
@@ -108,10 +122,14 @@ class HugePageAllocator final : public c10::Allocator {
                   nbytes, " bytes for a collective's output");
       // Whole huge pages only; the advice is best effort (harmless without THP support).
       if (nbytes >= kHugePage) madvise(data, nbytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+      if (c10::memoryProfilingEnabled()) {
+        c10::reportMemoryUsageToProfiler(data, static_cast<int64_t>(nbytes), 0, 0,
+                                         at::Device(at::kCPU));
+      }
     }
-    return {data, data, &free_huge, at::Device(at::kCPU)};
+    return {data, new HugeBlock{data, nbytes}, &free_huge, at::Device(at::kCPU)};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return &free_huge; }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }  // ctx differs from data
 };
 
 // A new contiguous output buffer.

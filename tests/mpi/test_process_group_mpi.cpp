@@ -166,6 +166,47 @@ TEST(Blocking, AllreduceEveryDtypeAndOp) {
   }
 }
 
+TEST(Blocking, AllreduceOutOfPlaceEveryDtypeAndOp) {
+  for (at::ScalarType type : kAllTypes) {
+    for (ReduceOp::RedOpType op : kArithmeticOps) {
+      if (!applies(op, type)) continue;
+      SCOPED_TRACE(trace(type, op));
+      const at::Tensor input = reduction_input(rank(), 7, type);
+      at::Tensor output = at::zeros({7}, type);
+      world().allreduce_blocking(input, output, op);
+      expect_values(output, expected_reduction(op, type, 7, all_ranks()));
+      expect_values(input, reduction_input(rank(), 7, type));  // left as it was
+    }
+  }
+}
+
+TEST(Blocking, AllreduceOutOfPlaceShapesAndAliasing) {
+  // Only the element count has to match: a [2, 3] input into a flat output.
+  const at::Tensor input = reduction_input(rank(), 6, at::kFloat).view({2, 3});
+  at::Tensor flat = at::zeros({6});
+  world().allreduce_blocking(input, flat, ReduceOp::SUM);
+  expect_values(flat, expected_reduction(ReduceOp::SUM, at::kFloat, 6, all_ranks()));
+  // The same tensor as input and output is the in-place form (MPI_IN_PLACE).
+  at::Tensor both = reduction_input(rank(), 5, at::kDouble);
+  world().allreduce_blocking(both, both, ReduceOp::MAX);
+  expect_values(both, expected_reduction(ReduceOp::MAX, at::kDouble, 5, all_ranks()));
+  // Every rank passes the same bad arguments, so all fail before any MPI call.
+  at::Tensor buffer = at::zeros({8});
+  at::Tensor tail = buffer.narrow(0, 2, 6);
+  expect_error([&] { world().allreduce_blocking(buffer.narrow(0, 0, 6), tail, ReduceOp::SUM); },
+               "overlap");
+  at::Tensor short_output = at::zeros({5});
+  expect_error([&] { world().allreduce_blocking(at::zeros({6}), short_output, ReduceOp::SUM); },
+               "output has 5 elements, expected 6");
+  at::Tensor doubles = at::zeros({6}, at::kDouble);
+  expect_error([&] { world().allreduce_blocking(at::zeros({6}), doubles, ReduceOp::SUM); },
+               "dtypes differ");
+  at::Tensor strided = at::zeros({6, 2}).select(1, 0);
+  expect_error([&] { world().allreduce_blocking(at::zeros({6}), strided, ReduceOp::SUM); },
+               "contiguous");
+  world().barrier_blocking();
+}
+
 TEST(Blocking, AllreduceBitwiseOps) {
   for (at::ScalarType type : {at::kLong, at::kInt, at::kByte, at::kBool}) {
     for (ReduceOp::RedOpType op : kBitwiseOps) {
