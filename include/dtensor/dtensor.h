@@ -11,3 +11,10 @@
 #include <dtensor/placement.h>
 #include <dtensor/spec.h>
 #include <dtensor/tensor.h>
+#include <dtensor/distribute_module.h>
+#include <dtensor/nn/hooks.h>
+#include <dtensor/nn/layers.h>
+#include <dtensor/nn/module_holder.h>
+#include <dtensor/nn/parameters.h>
+#include <dtensor/parallel/api.h>
+#include <dtensor/parallel/style.h>

@@ -35,10 +35,8 @@ void on_node_end(const at::RecordFunction&, at::ObserverContext*) {
 
 }  // namespace
 
-ModuleScope::ModuleScope(const std::string& name) : first_sequence_nr_(at::sequence_number::peek()) {
-  t_module_stack.push_back(t_module_stack.empty() || t_module_stack.back().empty()
-                               ? name
-                               : name.empty() ? t_module_stack.back() : t_module_stack.back() + "." + name);
+ModuleScope::ModuleScope(const std::string& path) : first_sequence_nr_(at::sequence_number::peek()) {
+  t_module_stack.push_back(path);
 }
 
 ModuleScope::~ModuleScope() {

@@ -6,13 +6,14 @@
 // reads the running node's sequence number and finds the innermost module whose range holds it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace dtensor::debug::detail {
 
 class ModuleScope {
  public:
-  explicit ModuleScope(const std::string& name);
+  explicit ModuleScope(const std::string& path);  // the module's full dotted path
   ~ModuleScope();
   ModuleScope(const ModuleScope&) = delete;
   ModuleScope& operator=(const ModuleScope&) = delete;
