@@ -18,3 +18,4 @@
 #include <dtensor/nn/parameters.h>
 #include <dtensor/parallel/api.h>
 #include <dtensor/parallel/style.h>
+#include <dtensor/parallel/loss.h>

@@ -8,6 +8,7 @@
 #include <dtensor/tensor.h>
 
 #include "dispatch/decision.h"
+#include "dispatch/handlers.h"
 #include "redistribute/redistribute.h"
 #include "tensor/dtensor_impl.h"
 
@@ -168,6 +169,12 @@ void off_mesh_outputs(const c10::OperatorHandle& op, torch::jit::Stack& stack, s
 }  // namespace
 
 void dtensor_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::jit::Stack* stack) {
+  if (C10_UNLIKELY(installed_handlers.load(std::memory_order_relaxed) > 0)) {
+    if (const OpHandler* handler = find_op_handler(op)) {
+      (*handler)(op, stack);
+      return;
+    }
+  }
   const auto& schema = op.schema();
   const size_t num_args = schema.arguments().size();
   const size_t base = stack->size() - num_args;
