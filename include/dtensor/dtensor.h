@@ -9,6 +9,7 @@
 #include <dtensor/debug/visualize.h>
 #include <dtensor/ops/rule.h>
 #include <dtensor/placement.h>
+#include <dtensor/random.h>
 #include <dtensor/spec.h>
 #include <dtensor/tensor.h>
 #include <dtensor/distribute_module.h>
@@ -19,3 +20,4 @@
 #include <dtensor/parallel/api.h>
 #include <dtensor/parallel/style.h>
 #include <dtensor/parallel/loss.h>
+#include <dtensor/parallel/data_parallel.h>

@@ -33,11 +33,11 @@ void ColwiseParallel::apply(torch::nn::Module& module, const DeviceMesh& mesh, c
   const bool local = use_local_output_;
   distribute_module(
       module, mesh, partition,
-      [in](torch::nn::Module&, std::vector<at::Tensor>& inputs, const DeviceMesh& mesh) {
-        detail::prepare_input(inputs, mesh, in, Replicate{}, "ColwiseParallel");
+      [in](torch::nn::Module& m, std::vector<at::Tensor>& inputs, const DeviceMesh& mesh) {
+        detail::prepare_input(m, inputs, mesh, in, Replicate{}, "ColwiseParallel");
       },
-      [out, local](torch::nn::Module&, std::vector<at::Tensor>& outputs, const DeviceMesh&) {
-        detail::prepare_output(outputs, out, local);
+      [out, local](torch::nn::Module&, std::vector<at::Tensor>& outputs, const DeviceMesh& mesh) {
+        detail::prepare_output(outputs, mesh, out, local);
       },
       src);
 }

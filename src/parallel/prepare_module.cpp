@@ -15,7 +15,10 @@ at::Tensor prepare(const at::Tensor& t, const DeviceMesh& mesh, const std::optio
   if (!layout) return t;
   TORCH_CHECK_VALUE(t.defined(), "expecting input to be a torch.Tensor! (got an undefined tensor)");
   DTensor d = is_dtensor(t) ? DTensor(t) : DTensor::from_local(t, mesh, {*layout});
-  if (desired && *layout != *desired) d = d.redistribute({*desired});
+  if (desired && *layout != *desired) {
+    const auto view = detail::tp_view(d.device_mesh(), mesh);
+    d = d.redistribute(detail::on_tp(view, *desired, &d.placements()));
+  }
   return use_local ? d.to_local() : at::Tensor(d);
 }
 

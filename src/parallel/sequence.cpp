@@ -25,14 +25,16 @@ void SequenceParallel::apply(torch::nn::Module& module, const DeviceMesh& mesh, 
         TORCH_CHECK_VALUE(!inputs.empty() && inputs[0].defined(), "expecting input of ", m.name(),
                           " to be a torch.Tensor or DTensor, but got ",
                           inputs.empty() ? "no tensor argument" : "an undefined tensor");
-        at::Tensor x = inputs[0];
-        if (!is_dtensor(x)) {
+        if (!is_dtensor(inputs[0])) {
           // A plain input is taken to be this rank's piece of the sequence.
-          x = DTensor::from_local(x, mesh, {sequence});
-        } else if (DTensor(x).placements() != Placements{sequence.normalized(x.dim())}) {
-          x = DTensor(x).redistribute({sequence}, RedistributeOptions{/*async_op=*/true});
+          const auto view = detail::module_view(m, mesh);
+          inputs[0] = DTensor::from_local(inputs[0], view.mesh, detail::on_tp(view, sequence));
+          return;
         }
-        inputs[0] = x;
+        DTensor x(inputs[0]);
+        const auto view = detail::tp_view(x.device_mesh(), mesh);
+        const auto target = detail::on_tp(view, sequence.normalized(x.dim()), &x.placements());
+        if (x.placements() != target) inputs[0] = x.redistribute(target, RedistributeOptions{/*async_op=*/true});
       },
       [local](torch::nn::Module&, std::vector<at::Tensor>& outputs, const DeviceMesh&) {
         if (local && is_dtensor(outputs[0])) outputs[0] = DTensor(outputs[0]).to_local();

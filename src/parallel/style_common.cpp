@@ -4,21 +4,54 @@
 
 namespace dtensor::parallel::detail {
 
-void prepare_input(std::vector<at::Tensor>& inputs, const DeviceMesh& mesh, const Placement& input_layout,
-                   const Placement& desired, const char* style) {
+TpView tp_view(const DeviceMesh& tensor_mesh, const DeviceMesh& style_mesh) {
+  if (tensor_mesh == style_mesh) return {tensor_mesh, 0};
+  const auto& names = tensor_mesh.mesh_dim_names();
+  for (size_t d = 0; d < names.size(); ++d) {
+    if (tensor_mesh[names[d]] == style_mesh) return {tensor_mesh, static_cast<int64_t>(d)};
+  }
+  TORCH_CHECK_VALUE(false, "a tensor-parallel style on ", style_mesh, " met a DTensor on ", tensor_mesh,
+                    ", which has no dim equal to the style's mesh. Apply styles with mesh[\"tp\"] of the "
+                    "mesh the tensors live on (and name its dims).");
+}
+
+TpView module_view(torch::nn::Module& module, const DeviceMesh& style_mesh) {
+  for (const auto& p : module.parameters(/*recurse=*/false))
+    if (is_dtensor(p)) return tp_view(DTensor(p).device_mesh(), style_mesh);
+  return {style_mesh, 0};
+}
+
+Placements on_tp(const TpView& view, const Placement& p, const Placements* base) {
+  Placements out = base ? *base : Placements(view.mesh.ndim(), Replicate{});
+  out[view.dim] = p;
+  return out;
+}
+
+void prepare_input(torch::nn::Module& module, std::vector<at::Tensor>& inputs, const DeviceMesh& mesh,
+                   const Placement& input_layout, const Placement& desired, const char* style) {
   TORCH_CHECK_VALUE(!inputs.empty() && inputs[0].defined(), style,
                     ": the module's forward needs a tensor as its first argument");
-  at::Tensor x = inputs[0];
-  if (!is_dtensor(x)) x = DTensor::from_local(x, mesh, {input_layout});
-  if (input_layout != desired) x = DTensor(x).redistribute({desired}, RedistributeOptions{/*async_op=*/true});
+  DTensor x;
+  TpView view{mesh, 0};
+  if (is_dtensor(inputs[0])) {
+    x = DTensor(inputs[0]);
+    view = tp_view(x.device_mesh(), mesh);
+  } else {
+    view = module_view(module, mesh);
+    x = DTensor::from_local(inputs[0], view.mesh, on_tp(view, input_layout));
+  }
+  if (input_layout != desired) {
+    x = x.redistribute(on_tp(view, desired, &x.placements()), RedistributeOptions{/*async_op=*/true});
+  }
   inputs[0] = x;
 }
 
-void prepare_output(std::vector<at::Tensor>& outputs, const Placement& output_layout, bool use_local_output) {
+void prepare_output(std::vector<at::Tensor>& outputs, const DeviceMesh& mesh, const Placement& output_layout,
+                    bool use_local_output) {
   DTensor out(outputs[0]);
-  if (out.placements() != Placements{output_layout}) {
-    out = out.redistribute({output_layout}, RedistributeOptions{/*async_op=*/true});
-  }
+  const auto view = tp_view(out.device_mesh(), mesh);
+  const auto target = on_tp(view, output_layout.normalized(out.dim()), &out.placements());
+  if (out.placements() != target) out = out.redistribute(target, RedistributeOptions{/*async_op=*/true});
   outputs[0] = use_local_output ? out.to_local() : at::Tensor(out);
 }
 

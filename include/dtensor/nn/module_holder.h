@@ -19,7 +19,7 @@ namespace dtensor::nn {
 namespace detail {
 
 template <class A>
-constexpr bool is_tensor_v = std::is_same_v<std::decay_t<A>, at::Tensor>;
+constexpr bool is_tensor_v = std::is_base_of_v<at::Tensor, std::decay_t<A>>;  // DTensor handles too
 
 // Position of argument I among the tensor arguments.
 template <size_t I, class... Args>
