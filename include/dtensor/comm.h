@@ -16,9 +16,9 @@
 // ranks (not global ranks) name sources. All participants pass tensors of equal shape, except
 // where a function says otherwise.
 //
-// Outputs of 32 MiB and more are advised to use transparent huge pages (madvise MADV_HUGEPAGE):
-// glibc maps such buffers afresh on every call and faulting them in 4 KiB pages can cost as much
-// as the collective itself. Set DTENSOR_HUGEPAGE_OUTPUTS=0 to opt out.
+// CPU outputs of 32 MiB and more are 2 MiB-aligned and advised to use transparent huge pages
+// (madvise MADV_HUGEPAGE): glibc maps such buffers afresh on every call, and faulting them in
+// 4 KiB pages can cost as much as the collective itself. DTENSOR_HUGEPAGE_OUTPUTS=0 opts out.
 #pragma once
 
 #include <functional>

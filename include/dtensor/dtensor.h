@@ -13,6 +13,7 @@
 #include <dtensor/spec.h>
 #include <dtensor/tensor.h>
 #include <dtensor/distribute_module.h>
+#include <dtensor/nn/clip_grad.h>
 #include <dtensor/nn/hooks.h>
 #include <dtensor/nn/layers.h>
 #include <dtensor/nn/module_holder.h>

@@ -5,11 +5,14 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include <ATen/EmptyTensor.h>
 #include <c10/core/Allocator.h>
+#include <c10/core/AutogradState.h>
+#include <c10/core/InferenceMode.h>
 
 #include <dtensor/runtime.h>
 #include <dtensor/runtime/process_group_mpi.h>
@@ -81,10 +84,11 @@ bool is_leading(const at::Tensor& t, int64_t dim) {
   return t.dim() > 0 && c10::maybe_wrap_dim(dim, t.dim()) == 0;
 }
 
-// Large outputs get memory of their own: glibc maps every allocation of 32 MiB and more afresh
-// (its largest mmap threshold) and faulting it in 4 KiB pages can cost as much as the collective
-// itself (64 MiB: ~30 ms of page faults on a 2-core VM, against ~2 ms with 2 MiB pages). Such
-// outputs are 2 MiB-aligned and advised to use transparent huge pages, honoured when
+// Large outputs get memory of their own. glibc maps every allocation of 32 MiB and more afresh
+// (its largest mmap threshold), and faulting such a buffer in 4 KiB pages can cost as much as the
+// collective itself: writing a fresh 64 MiB buffer took ~31 ms with 4 KiB pages and ~5 ms with
+// 2 MiB pages on our 2-core VM (bench/README.md). Such outputs are therefore 2 MiB-aligned and
+// advised to use transparent huge pages, which the kernel honours when
 // /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always".
 constexpr size_t kHugePageOutputBytes = size_t{32} << 20;
 constexpr size_t kHugePage = size_t{2} << 20;
@@ -116,18 +120,19 @@ void free_huge(void* ctx) {
 class HugePageAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t nbytes) const override {
-    void* data = nullptr;
+    auto block = std::make_unique<HugeBlock>(HugeBlock{nullptr, nbytes});
     if (nbytes > 0) {
-      TORCH_CHECK(posix_memalign(&data, kHugePage, nbytes) == 0, "dtensor: cannot allocate ",
-                  nbytes, " bytes for a collective's output");
+      TORCH_CHECK(posix_memalign(&block->data, kHugePage, nbytes) == 0,
+                  "dtensor: cannot allocate ", nbytes, " bytes for a collective's output");
       // Whole huge pages only; the advice is best effort (harmless without THP support).
-      if (nbytes >= kHugePage) madvise(data, nbytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+      if (nbytes >= kHugePage) madvise(block->data, nbytes & ~(kHugePage - 1), MADV_HUGEPAGE);
       if (c10::memoryProfilingEnabled()) {
-        c10::reportMemoryUsageToProfiler(data, static_cast<int64_t>(nbytes), 0, 0,
+        c10::reportMemoryUsageToProfiler(block->data, static_cast<int64_t>(nbytes), 0, 0,
                                          at::Device(at::kCPU));
       }
     }
-    return {data, new HugeBlock{data, nbytes}, &free_huge, at::Device(at::kCPU)};
+    void* data = block->data;
+    return {data, block.release(), &free_huge, at::Device(at::kCPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return nullptr; }  // ctx differs from data
 };
@@ -148,6 +153,36 @@ at::Tensor new_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
   return at::empty(sizes, options);
 }
 
+// Under c10::InferenceMode, collectives return inference tensors like every other op. Backends
+// write most outputs as raw memory, from any thread, so those buffers are simply allocated in the
+// caller's mode. Gloo's allgather is the exception: its worker thread copies each rank's piece
+// into our per-rank output views with tensor ops, and InferenceMode is thread-local, so there an
+// inference buffer is "an in-place update to an inference tensor outside InferenceMode" (an
+// error). That buffer is made a normal tensor (NormalTensorsScope) and handed back as an
+// inference tensor over the same memory once the collective is done (inference_alias).
+class NormalTensorsScope {
+ public:
+  // Clears only the inference flag: c10::InferenceMode(false) would also turn grad mode back on
+  // and lift the exclusion of the autograd keys that the caller may rely on.
+  NormalTensorsScope() : saved_(c10::AutogradState::get_tls_state()) {
+    auto state = saved_;
+    state.set_inference_mode(false);
+    c10::AutogradState::set_tls_state(state);
+  }
+  ~NormalTensorsScope() { c10::AutogradState::set_tls_state(saved_); }
+  NormalTensorsScope(const NormalTensorsScope&) = delete;
+  NormalTensorsScope& operator=(const NormalTensorsScope&) = delete;
+
+ private:
+  c10::AutogradState saved_;
+};
+
+// An inference tensor over the memory of `t`, a normal tensor that nothing writes any more.
+at::Tensor inference_alias(const at::Tensor& t) {
+  c10::InferenceMode inference;
+  return at::empty({0}, t.options()).set_(t.storage(), t.storage_offset(), t.sizes(), t.strides());
+}
+
 // all_gather lands in a [n, *input] buffer; rank r's piece at index r.
 at::Tensor stacked_buffer(const at::Tensor& x, int64_t n) {
   std::vector<int64_t> sizes{n};
@@ -156,6 +191,7 @@ at::Tensor stacked_buffer(const at::Tensor& x, int64_t n) {
 }
 
 at::Tensor unstack(const at::Tensor& stacked, const at::Tensor& x, int64_t dim) {
+  dim = c10::maybe_wrap_dim(dim, x.dim());  // negative dims count from the end
   auto out_sizes = with_dim(x.sizes(), dim, x.size(dim) * stacked.size(0));
   return dim == 0 ? stacked.view(out_sizes) : stacked.movedim(0, dim).reshape(out_sizes);
 }
@@ -195,15 +231,39 @@ auto guarded(const char* name, const Group& g, F&& f) -> decltype(f()) {
   }
 }
 
+// Gloo and MPI have no bool type: booleans travel as uint8 and come back as bool. A sum of
+// booleans is their `or` and a product their `and` (max and min of 0/1, which cannot overflow).
+bool is_bool(const at::Tensor& t) { return t.scalar_type() == at::kBool; }
+at::Tensor to_wire(const at::Tensor& t) { return t.to(at::kByte); }
+ReduceOp bool_op(ReduceOp op) {
+  return op == ReduceOp::Sum ? ReduceOp::Max : op == ReduceOp::Product ? ReduceOp::Min : op;
+}
+Pending from_wire(Pending bytes) {
+  return Pending(c10::intrusive_ptr<c10d::Work>(), [bytes]() mutable { return bytes.wait().to(at::kBool); });
+}
+
 at::Tensor wait_work(const c10::intrusive_ptr<c10d::Work>& work) {
   work->wait(wait_timeout());
   return {};
+}
+
+// Every participant passes the same shape, so an empty input means that no data moves anywhere;
+// Gloo divides by zero on empty buffers (allgather), so such collectives finish locally with an
+// empty result of the output's shape (`dims`: the input's sizes with dim d scaled by num/den).
+Pending empty_result(const at::Tensor& input, std::vector<std::tuple<int64_t, int64_t, int64_t>> dims) {
+  auto sizes = input.sizes().vec();
+  for (auto [d, num, den] : dims) {
+    d = c10::maybe_wrap_dim(d, input.dim());
+    sizes[d] = sizes[d] * num / den;
+  }
+  return Pending(at::empty(sizes, input.options()));
 }
 
 // Asynchronous implementations; the synchronous API waits on them, except on MPI where the
 // blocking call on this thread is both faster and bounded by the group's watchdog.
 Pending start_all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
   check_avg_dtype(op, input);
+  if (input.numel() == 0) return empty_result(input, {});
   auto t = new_output(input.sizes(), input.options());
   t.copy_(input);
   const int64_t n = g->getSize();
@@ -215,17 +275,26 @@ Pending start_all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
 }
 
 Pending start_all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
+  if (input.numel() == 0) return empty_result(input, {{dim, g->getSize(), 1}});
   auto x = input.contiguous();
-  auto stacked = stacked_buffer(x, g->getSize());
-  c10::intrusive_ptr<c10d::Work> work;
   std::vector<at::Tensor> inputs{x};
   if (is_gloo(g)) {
-    std::vector<std::vector<at::Tensor>> outputs{stacked.unbind(0)};
-    work = g->allgather(outputs, inputs);
-  } else {
-    auto flat = stacked.flatten(0, std::min<int64_t>(1, x.dim()));
-    work = g->_allgather_base(flat, x);
+    const bool inference = c10::InferenceMode::is_enabled();
+    at::Tensor stacked;
+    std::vector<std::vector<at::Tensor>> outputs;
+    {
+      NormalTensorsScope normal;
+      stacked = stacked_buffer(x, g->getSize());
+      outputs.push_back(stacked.unbind(0));
+    }
+    auto work = g->allgather(outputs, inputs);
+    return Pending(work, [stacked, x, dim, inference]() {
+      return unstack(inference ? inference_alias(stacked) : stacked, x, dim);
+    });
   }
+  auto stacked = stacked_buffer(x, g->getSize());
+  auto flat = stacked.flatten(0, std::min<int64_t>(1, x.dim()));
+  auto work = g->_allgather_base(flat, x);
   return Pending(work, [stacked, x, dim]() { return unstack(stacked, x, dim); });
 }
 
@@ -239,6 +308,7 @@ Pending start_all_to_all(const at::Tensor& input, int64_t split_dim, int64_t con
   const int64_t n = g->getSize();
   TORCH_CHECK(input.size(split_dim) % n == 0, "all_to_all: dim ", split_dim, " of size ",
               input.size(split_dim), " is not divisible by the group size ", n);
+  if (input.numel() == 0) return empty_result(input, {{split_dim, 1, n}, {concat_dim, n, 1}});
   auto x = leading(input, split_dim);
   auto out = new_output(x.sizes(), x.options());
   std::vector<int64_t> no_splits;
@@ -254,6 +324,7 @@ Pending start_reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, 
   const int64_t n = g->getSize();
   TORCH_CHECK(input.size(dim) % n == 0, "reduce_scatter: dim ", dim, " of size ", input.size(dim),
               " is not divisible by the group size ", n);
+  if (input.numel() == 0) return empty_result(input, {{dim, 1, n}});
   auto x = leading(input, dim);
   if (is_gloo(g)) {
     // Gloo has no reduce_scatter: an all_to_all of the chunks moves the optimal (n-1)/n bytes,
@@ -321,6 +392,7 @@ at::Tensor Pending::wait() {
 }
 
 at::Tensor all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
+  if (is_bool(input)) return all_reduce(to_wire(input), bool_op(op), g).to(at::kBool);
   return guarded("all_reduce", g, [&] {
     detail::notify("all_reduce", input);
     if (auto* mpi = as_mpi(g)) {
@@ -339,6 +411,7 @@ at::Tensor all_reduce(const at::Tensor& input, ReduceOp op, const Group& g) {
 }
 
 at::Tensor all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
+  if (is_bool(input)) return all_gather(to_wire(input), dim, g).to(at::kBool);
   return guarded("all_gather", g, [&] {
     detail::notify("all_gather", input);
     if (auto* mpi = as_mpi(g)) {
@@ -357,6 +430,7 @@ at::Tensor all_gather(const at::Tensor& input, int64_t dim, const Group& g) {
 }
 
 at::Tensor reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, const Group& g) {
+  if (is_bool(input)) return reduce_scatter(to_wire(input), dim, bool_op(op), g).to(at::kBool);
   return guarded("reduce_scatter", g, [&] {
     detail::notify("reduce_scatter", input);
     if (auto* mpi = as_mpi(g)) {
@@ -375,6 +449,7 @@ at::Tensor reduce_scatter(const at::Tensor& input, int64_t dim, ReduceOp op, con
 
 at::Tensor all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
                       const Group& g) {
+  if (is_bool(input)) return all_to_all(to_wire(input), split_dim, concat_dim, g).to(at::kBool);
   return guarded("all_to_all", g, [&] {
     detail::notify("all_to_all", input);
     if (auto* mpi = as_mpi(g)) {
@@ -392,6 +467,7 @@ at::Tensor all_to_all(const at::Tensor& input, int64_t split_dim, int64_t concat
 }
 
 at::Tensor broadcast(const at::Tensor& input, int src, const Group& g) {
+  if (is_bool(input)) return broadcast(to_wire(input), src, g).to(at::kBool);
   return guarded("broadcast", g, [&] {
     detail::notify("broadcast", input);
     TORCH_CHECK(src >= 0 && src < g->getSize(), "broadcast: source ", src,
@@ -401,6 +477,7 @@ at::Tensor broadcast(const at::Tensor& input, int src, const Group& g) {
       mpi->broadcast_blocking(t, src);
       return t;
     }
+    if (t.numel() == 0) return t;  // see empty_result
     c10d::BroadcastOptions opts;
     opts.rootRank = src;
     std::vector<at::Tensor> ts{t};
@@ -411,6 +488,11 @@ at::Tensor broadcast(const at::Tensor& input, int src, const Group& g) {
 
 at::Tensor scatter(const std::vector<at::Tensor>& chunks, const at::Tensor& like, int src,
                    const Group& g) {
+  if (is_bool(like)) {
+    std::vector<at::Tensor> bytes;
+    for (const auto& c : chunks) bytes.push_back(to_wire(c));
+    return scatter(bytes, to_wire(like), src, g).to(at::kBool);
+  }
   return guarded("scatter", g, [&] {
     detail::notify("scatter", like);
     const int64_t n = g->getSize();
@@ -424,6 +506,7 @@ at::Tensor scatter(const std::vector<at::Tensor>& chunks, const at::Tensor& like
       mpi->scatter_blocking(all, out, src);
       return out;
     }
+    if (out.numel() == 0) return out;  // see empty_result
     c10d::ScatterOptions opts;
     opts.rootRank = src;
     std::vector<at::Tensor> outputs{out};
@@ -449,6 +532,7 @@ void barrier(const Group& g) {
 }
 
 Pending all_reduce_async(const at::Tensor& input, ReduceOp op, const Group& g) {
+  if (is_bool(input)) return from_wire(all_reduce_async(to_wire(input), bool_op(op), g));
   return guarded("all_reduce", g, [&] {
     detail::notify("all_reduce", input);
     return start_all_reduce(input, op, g);
@@ -456,6 +540,7 @@ Pending all_reduce_async(const at::Tensor& input, ReduceOp op, const Group& g) {
 }
 
 Pending all_gather_async(const at::Tensor& input, int64_t dim, const Group& g) {
+  if (is_bool(input)) return from_wire(all_gather_async(to_wire(input), dim, g));
   return guarded("all_gather", g, [&] {
     detail::notify("all_gather", input);
     return start_all_gather(input, dim, g);
@@ -463,6 +548,7 @@ Pending all_gather_async(const at::Tensor& input, int64_t dim, const Group& g) {
 }
 
 Pending reduce_scatter_async(const at::Tensor& input, int64_t dim, ReduceOp op, const Group& g) {
+  if (is_bool(input)) return from_wire(reduce_scatter_async(to_wire(input), dim, bool_op(op), g));
   return guarded("reduce_scatter", g, [&] {
     detail::notify("reduce_scatter", input);
     return start_reduce_scatter(input, dim, op, g);
@@ -471,6 +557,7 @@ Pending reduce_scatter_async(const at::Tensor& input, int64_t dim, ReduceOp op, 
 
 Pending all_to_all_async(const at::Tensor& input, int64_t split_dim, int64_t concat_dim,
                          const Group& g) {
+  if (is_bool(input)) return from_wire(all_to_all_async(to_wire(input), split_dim, concat_dim, g));
   return guarded("all_to_all", g, [&] {
     detail::notify("all_to_all", input);
     return start_all_to_all(input, split_dim, concat_dim, g);

@@ -99,7 +99,13 @@ void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> ar
       entry && entry->options.key_args ? &*entry->options.key_args : nullptr;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
-    if (a.isTensor()) continue;  // its spec is in the key
+    if (a.isTensor()) {
+      // Its spec is in the key. A plain wrapped scalar (from a Scalar overload's decomposition)
+      // promotes differently from a 0-dim tensor of the same spec.
+      const auto& t = a.toTensor();
+      if (t.defined() && t.unsafeGetTensorImpl()->is_wrapped_number()) key.words.push_back(-1);
+      continue;
+    }
     // The type always counts (int vs float scalars promote differently, None vs a value);
     // the value only for key arguments.
     key.words.push_back(type_tag(a));

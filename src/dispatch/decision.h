@@ -22,6 +22,9 @@ struct Decision {
   ops::LocalFn local;
   // For each return: the argument it aliases with write access (in-place / out=), or -1.
   std::vector<int> write_alias_arg;
+  // This rank is on the inputs' mesh (a property of the mesh, so of the cached specs): decided
+  // once here rather than per call, which would copy the mesh coordinate.
+  bool on_mesh = true;
 };
 
 // Inputs of one call: the defined tensor arguments, TensorList elements flattened.

@@ -84,25 +84,39 @@ void scan_inputs(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
   }
 }
 
+// Redistributions done for the current call: a tensor passed twice with the same target
+// (addcmul_(v, g, g)) moves once.
+struct Moved {
+  const c10::TensorImpl* tensor;
+  const DTensorSpec* target;
+  at::Tensor local;
+};
+using MovedInputs = c10::SmallVector<Moved, 2>;
+
 at::Tensor local_input(const at::Tensor& t, size_t k, const CallInputs& inputs,
-                       const Decision& d) {
+                       const Decision& d, MovedInputs& moved) {
   auto* impl = dtensor_impl(t);
   const at::Tensor& local = impl ? impl->local() : t;
   if (d.input_targets[k] == inputs.specs[k]) return local;
-  return redistribute_local(local, *inputs.specs[k], *d.input_targets[k]);
+  for (const auto& m : moved)
+    if (m.tensor == t.unsafeGetTensorImpl() && m.target == d.input_targets[k].get()) return m.local;
+  auto result = redistribute_local(local, *inputs.specs[k], *d.input_targets[k]);
+  moved.push_back({t.unsafeGetTensorImpl(), d.input_targets[k].get(), result});
+  return result;
 }
 
 // Replaces every tensor argument on the stack by its (redistributed) local shard.
 void localize_args(torch::jit::Stack& stack, size_t base, size_t num_args,
                    const CallInputs& inputs, const Decision& d) {
   size_t k = 0;
+  MovedInputs moved;
   for (size_t i = 0; i < num_args; ++i) {
     auto& a = stack[base + i];
     if (a.isTensor()) {
-      if (a.toTensor().defined()) a = local_input(a.toTensor(), k++, inputs, d);
+      if (a.toTensor().defined()) a = local_input(a.toTensor(), k++, inputs, d, moved);
     } else if (a.isTensorList()) {
       c10::List<at::Tensor> locals;
-      for (const at::Tensor& t : a.toTensorList()) locals.push_back(local_input(t, k++, inputs, d));
+      for (const at::Tensor& t : a.toTensorList()) locals.push_back(local_input(t, k++, inputs, d, moved));
       a = std::move(locals);
     } else if (a.isList()) {
       const auto& list = a.toListRef();
@@ -110,7 +124,7 @@ void localize_args(torch::jit::Stack& stack, size_t base, size_t num_args,
         continue;
       c10::List<c10::optional<at::Tensor>> locals;
       for (const auto& e : list) {
-        if (e.isTensor() && e.toTensor().defined()) locals.push_back(local_input(e.toTensor(), k++, inputs, d));
+        if (e.isTensor() && e.toTensor().defined()) locals.push_back(local_input(e.toTensor(), k++, inputs, d, moved));
         else locals.push_back(c10::nullopt);
       }
       a = std::move(locals);
@@ -190,7 +204,7 @@ void dtensor_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     cache_insert(key, decision);
   }
   const Decision& d = *decision;
-  if (!inputs.specs.front()->mesh().contains_this_rank()) {
+  if (!d.on_mesh) {
     off_mesh_outputs(op, *stack, base, d);
     return;
   }

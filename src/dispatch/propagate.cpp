@@ -48,12 +48,21 @@ std::vector<std::optional<TensorMeta>> meta_outputs(const c10::OperatorHandle& o
   size_t k = 0;
   for (const auto& a : args) {
     if (a.isTensor()) {
-      stack.emplace_back(a.toTensor().defined() ? c10::IValue(meta_like(*inputs.specs[k++])) : a);
+      if (!a.toTensor().defined()) {
+        stack.push_back(a);
+        continue;
+      }
+      auto meta = meta_like(*inputs.specs[k++]);
+      // Wrapped scalars rank below dimensioned tensors in type promotion.
+      if (a.toTensor().unsafeGetTensorImpl()->is_wrapped_number()) meta.unsafeGetTensorImpl()->set_wrapped_number(true);
+      stack.emplace_back(std::move(meta));
     } else if (a.isTensorList()) {
       c10::List<at::Tensor> list;
       for (size_t i = 0; i < a.toTensorList().size(); ++i) list.push_back(meta_like(*inputs.specs[k++]));
       stack.emplace_back(std::move(list));
-    } else if (a.isList() && a.toListRef().size() > 0 && a.toListRef()[0].isTensor()) {
+    } else if (a.isList() && std::any_of(a.toListRef().begin(), a.toListRef().end(),
+                                         [](const c10::IValue& e) { return e.isTensor(); })) {
+      // Tensor?[] (index's indices) may start with None.
       c10::List<c10::optional<at::Tensor>> list;
       for (const auto& e : a.toListRef()) {
         if (e.isTensor() && e.toTensor().defined()) list.push_back(meta_like(*inputs.specs[k++]));
@@ -193,6 +202,7 @@ std::shared_ptr<const Decision> propagate(const c10::OperatorHandle& op,
     decision->outputs.push_back(std::move(spec));
   }
   decision->local = std::move(chosen.local);
+  decision->on_mesh = mesh.contains_this_rank();
   return decision;
 }
 

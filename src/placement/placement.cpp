@@ -50,8 +50,10 @@ std::string Placement::repr() const {
 
 Placement Placement::normalized(int64_t ndim) const {
   if (!is_shard()) return *this;
-  TORCH_CHECK_INDEX(dim_ >= -ndim && dim_ < ndim, "Sharding dim ", dim_,
-                    " is out of range for a tensor of ", ndim, " dims");
+  TORCH_CHECK_INDEX(dim_ < ndim, "Sharding dim ", dim_, " greater than tensor ndim ", ndim,
+                    " (a Shard dim must lie in [", -ndim, ", ", ndim - 1, "])");
+  TORCH_CHECK_INDEX(dim_ >= -ndim, "Sharding dim ", dim_, " is below -", ndim, " for a tensor of ",
+                    ndim, " dims (a Shard dim must lie in [", -ndim, ", ", ndim - 1, "])");
   return Shard(dim_ < 0 ? dim_ + ndim : dim_);
 }
 

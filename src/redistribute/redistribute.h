@@ -27,10 +27,9 @@ struct TransformStep {
 // not exist (Shard -> Partial, Partial(a) -> Partial(b)).
 std::vector<TransformStep> plan_redistribute(const DTensorSpec& from, const Placements& to);
 
-// Runs the plan on this rank's local shard. `backward` keeps Replicate -> Partial a no-op: a
-// replicated gradient is already the right value for each partial summand.
+// Runs the plan on this rank's local shard (ranks outside the mesh return `local` unchanged).
 at::Tensor redistribute_local(const at::Tensor& local, const DTensorSpec& from,
-                              const DTensorSpec& to, bool backward = false);
+                              const DTensorSpec& to);
 
 // Asynchronous form for single-collective plans; nullopt when the plan needs more than one step
 // (the caller then runs it synchronously).

@@ -27,7 +27,6 @@ struct StepContext {
   int64_t n;
   int64_t coord;
   std::vector<int64_t> logical;  // shape split by this mesh dim
-  bool backward;
   bool async;
 };
 
@@ -36,6 +35,13 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 at::Tensor pad_dim(const at::Tensor& t, int64_t dim, int64_t size) {
   const int64_t extra = size - t.size(dim);
   if (extra == 0) return t;
+  if (t.numel() == 0) {
+    // constant_pad_nd rejects a tensor with an empty dim besides the padded one (an empty shard
+    // of another dim, e.g. torch.chunk's trailing pieces): the padded tensor is all zeros.
+    auto shape = t.sizes().vec();
+    shape[dim] = size;
+    return at::zeros(shape, t.options());
+  }
   std::vector<int64_t> pad(2 * (t.dim() - dim), 0);
   pad[pad.size() - 1] = extra;  // constant_pad_nd lists (before, after) pairs from the last dim
   return at::constant_pad_nd(t, pad, 0);
@@ -108,7 +114,7 @@ comm::Pending replicate_to_shard(const at::Tensor& local, const TransformStep& s
 comm::Pending replicate_to_partial(const at::Tensor& local, const TransformStep& s,
                                    const StepContext& ctx) {
   const auto op = s.to.reduce_op();
-  if (ctx.backward || ctx.coord == 0 ||
+  if (ctx.coord == 0 ||
       (op != comm::ReduceOp::Sum && op != comm::ReduceOp::Product)) {
     return comm::Pending(local);
   }
@@ -161,10 +167,10 @@ void check_transition(const Placement& from, const Placement& to) {
 
 StepContext context_for(const DTensorSpec& spec, const Placements& current,
                         const TransformStep& step, const std::vector<int64_t>& coord,
-                        bool backward, bool async) {
+                        bool async) {
   return StepContext{spec.mesh().get_group(step.mesh_dim), spec.mesh().size(step.mesh_dim),
                      coord[step.mesh_dim], logical_shape(spec, current, step.mesh_dim, coord),
-                     backward, async};
+                     async};
 }
 
 }  // namespace
@@ -202,7 +208,7 @@ std::vector<TransformStep> plan_redistribute(const DTensorSpec& from, const Plac
 }
 
 at::Tensor redistribute_local(const at::Tensor& local, const DTensorSpec& from,
-                              const DTensorSpec& to, bool backward) {
+                              const DTensorSpec& to) {
   TORCH_INTERNAL_ASSERT(from.shape() == to.shape(), "redistribute changes only placements");
   auto coord = from.mesh().get_coordinate();
   if (!coord) return local;  // ranks outside the mesh hold empty shards and take no part
@@ -210,7 +216,7 @@ at::Tensor redistribute_local(const at::Tensor& local, const DTensorSpec& from,
   at::Tensor x = local;
   for (const auto& step : plan_redistribute(from, to.placements())) {
     if (from.mesh().size(step.mesh_dim) > 1) {
-      auto ctx = context_for(from, current, step, *coord, backward, /*async=*/false);
+      auto ctx = context_for(from, current, step, *coord, /*async=*/false);
       x = transform_for(step.from, step.to)(x, step, ctx).wait();
     }
     current[step.mesh_dim] = step.to;
@@ -225,7 +231,7 @@ std::optional<comm::Pending> redistribute_local_async(const at::Tensor& local,
   if (!coord) return std::nullopt;
   auto steps = plan_redistribute(from, to.placements());
   if (steps.size() != 1 || from.mesh().size(steps[0].mesh_dim) == 1) return std::nullopt;
-  auto ctx = context_for(from, from.placements(), steps[0], *coord, false, /*async=*/true);
+  auto ctx = context_for(from, from.placements(), steps[0], *coord, /*async=*/true);
   return transform_for(steps[0].from, steps[0].to)(local, steps[0], ctx);
 }
 

@@ -133,8 +133,6 @@ class MpiEnvironment {
   }
 
   void initialize();
-  void retain();
-  void release();
   MPI_Op op_2byte(at::ScalarType type, OpIndex index) const {
     return type == at::kHalf ? half_ops_[index] : bfloat16_ops_[index];
   }
@@ -147,8 +145,6 @@ class MpiEnvironment {
   bool ready_ = false;  // MPI initialised with MPI_THREAD_MULTIPLE and our ops created
   bool exit_hook_ = false;
   bool initialized_by_us_ = false;
-  bool exiting_ = false;
-  int live_states_ = 0;
   // Written once in initialize() before any group exists, read lock-free afterwards.
   std::array<MPI_Op, kNumOps> half_ops_{};
   std::array<MPI_Op, kNumOps> bfloat16_ops_{};
@@ -224,22 +220,15 @@ void MpiEnvironment::initialize() {
   ready_ = true;
 }
 
-void MpiEnvironment::retain() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ++live_states_;
-}
-
-void MpiEnvironment::release() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (--live_states_ == 0 && exiting_) finalize_locked();
-}
-
 void MpiEnvironment::at_exit() {
   Watchdog::get().stop();  // it calls MPI; it must be gone before MPI_Finalize
   MpiEnvironment& environment = get();
   std::lock_guard<std::mutex> lock(environment.mutex_);
-  environment.exiting_ = true;
-  if (environment.live_states_ == 0) environment.finalize_locked();
+  // Finalise even if groups are still referenced: process-lifetime caches (interned DTensor
+  // specs hold meshes, meshes hold groups) outlive every atexit handler, and an MPI process that
+  // exits unfinalised makes mpirun report an abnormal termination. Groups destroyed later skip
+  // MPI_Comm_free once MPI is finalised.
+  environment.finalize_locked();
 }
 
 void MpiEnvironment::finalize_locked() {
@@ -696,7 +685,6 @@ ProcessGroupMPI::State::State(MPI_Comm comm, milliseconds timeout) : comm(comm),
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-  MpiEnvironment::get().retain();
   Watchdog::get().watch(this);
 }
 
@@ -704,7 +692,6 @@ ProcessGroupMPI::State::~State() {
   Watchdog::get().unwatch(this);
   // Orphaned requests may still use the communicator: MPI_Comm_free defers the deallocation.
   if (!mpi_finalized()) MPI_Comm_free(&comm);
-  MpiEnvironment::get().release();
 }
 
 // ---- construction ------------------------------------------------------------------------------

@@ -18,7 +18,10 @@ c10::intrusive_ptr<c10d::Store> make_store(const LaunchEnv& env, std::chrono::mi
   options.port = static_cast<uint16_t>(*env.master_port);
   options.isServer = env.rank == 0 && !env.agent_store;
   options.numWorkers = env.agent_store ? c10::nullopt : c10::optional<size_t>(env.world_size);
-  options.waitWorkers = options.isServer;
+  // Every rank checks in (clients add 1 to the init key and return); the server waits until the
+  // whole world has checked in or the timeout passes. Clients that skip the check-in leave the
+  // server waiting for the full timeout.
+  options.waitWorkers = true;
   options.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr.value_or("127.0.0.1"), options);
 }

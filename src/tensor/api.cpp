@@ -45,28 +45,54 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> even_global_shape(
   return {shape, stride};
 }
 
-// run_check: dtype, requires_grad (and local shape/stride when the global ones were inferred)
-// must agree along every mesh dim; then replicas are made equal by broadcasting.
+// run_check: dtype, requires_grad (and the local shape/stride when the global ones are inferred)
+// must agree on every rank of the mesh. Each rank's metadata row is gathered mesh dim by mesh dim,
+// every stage gathering what the previous one collected, so every rank ends up with every rank's
+// row: all of them raise or none does (a partial failure would leave the others hanging in the
+// broadcasts). Then each Replicate mesh dim broadcasts the shard of its coordinate 0.
 at::Tensor check_and_sync(const at::Tensor& local, const DeviceMesh& mesh,
                           const Placements& placements, bool shape_given) {
+  constexpr int64_t kMaxDims = 64;  // rows have a fixed width: every rank sends as many elements
+  TORCH_CHECK(local.dim() <= kMaxDims, "from_local(run_check=true) supports up to ", kMaxDims,
+              " dims, got ", local.dim());
   std::vector<int64_t> meta{static_cast<int64_t>(local.scalar_type()), local.requires_grad(),
                             local.dim()};
   if (!shape_given) {
     meta.insert(meta.end(), local.sizes().begin(), local.sizes().end());
     meta.insert(meta.end(), local.strides().begin(), local.strides().end());
   }
-  // Pad to a fixed width so every rank contributes the same number of elements.
-  meta.resize(3 + 2 * 64, -1);
-  auto mine = at::tensor(meta, at::kLong).to(mesh.device());
-  for (int64_t m = 0; m < mesh.ndim(); ++m) {
-    auto all = comm::all_gather(mine.unsqueeze(0), 0, mesh.get_group(m));
-    TORCH_CHECK_VALUE((all == mine.unsqueeze(0)).all().item<bool>(),
-                      "Inconsistent tensor metadata (including shape and stride) across ranks.");
-  }
+  meta.resize(3 + 2 * kMaxDims, -1);
+  auto rows = at::tensor(meta, at::kLong).to(mesh.device()).unsqueeze(0);
+  for (int64_t m = 0; m < mesh.ndim(); ++m) rows = comm::all_gather(rows, 0, mesh.get_group(m));
+  TORCH_CHECK_VALUE((rows == rows[0]).all().item<bool>(),
+                    "Inconsistent tensor metadata (including shape and stride) across ranks.");
   at::Tensor out = local;
   for (int64_t m = 0; m < mesh.ndim(); ++m)
-    if (placements[m].is_replicate()) out = comm::broadcast(out, 0, mesh.get_group(m));
+    if (placements[m].is_replicate() && mesh.size(m) > 1) out = comm::broadcast(out, 0, mesh.get_group(m));
   return out;
+}
+
+// Group rank `src` scatters the torch.chunk pieces of `t` along dim `d`; the collective needs equal
+// shapes, so short pieces are zero-padded to ceil(L / n) rows (the receiver narrows them back).
+at::Tensor scatter_shards(const at::Tensor& t, int64_t d, int64_t n, int src,
+                          const comm::Group& group) {
+  const int64_t len = t.size(d), full = (len + n - 1) / n;
+  auto sizes = t.sizes().vec();
+  sizes[d] = full;
+  std::vector<at::Tensor> chunks;
+  if (group->getRank() == src) {
+    for (int64_t r = 0; r < n; ++r) {
+      auto [size, offset] = local_shard_size_and_offset(len, n, r);
+      if (size == full) {
+        chunks.push_back(t.narrow(d, offset, size));
+        continue;
+      }
+      auto piece = at::zeros(sizes, t.options());
+      if (size > 0) piece.narrow(d, 0, size).copy_(t.narrow(d, offset, size));
+      chunks.push_back(std::move(piece));
+    }
+  }
+  return comm::scatter(chunks, at::empty(sizes, t.options()), src, group);
 }
 
 }  // namespace
@@ -94,15 +120,18 @@ DTensor DTensor::from_local(const at::Tensor& local, const DeviceMesh& mesh, Pla
               options.stride ? c10::str(c10::IntArrayRef(*options.stride)) : "None", ". ",
               "Please pass both shape and stride at the same time.");
   placements = normalized(default_placements(std::move(placements), mesh), local.dim());
-  at::Tensor shard = local.device() == mesh.device() ? local : local.to(mesh.device());
-  if (!mesh.contains_this_rank()) shard = at::empty({0}, shard.options());
+  // `input` is what autograd connects to (after the device move, which has its own backward).
+  const at::Tensor input = local.device() == mesh.device() ? local : local.to(mesh.device());
+  at::Tensor shard = input;
+  if (!mesh.contains_this_rank()) shard = at::empty({0}, input.options());
 
   std::vector<int64_t> shape, stride;
   if (options.shape) {
     TORCH_CHECK_VALUE(options.shape->size() == static_cast<size_t>(local.dim()) &&
                           options.stride->size() == options.shape->size(),
                       "from_local: shape and stride must have one entry per dim of the local "
-                      "tensor (", local.dim(), ")");
+                      "tensor (", local.dim(), "), got shape ", c10::IntArrayRef(*options.shape),
+                      " and stride ", c10::IntArrayRef(*options.stride));
     shape = *options.shape;
     stride = *options.stride;
   } else {
@@ -114,12 +143,12 @@ DTensor DTensor::from_local(const at::Tensor& local, const DeviceMesh& mesh, Pla
   auto spec = DTensorSpec::make(mesh, std::move(placements),
                                 TensorMeta{std::move(shape), std::move(stride), local.scalar_type()});
   if (mesh.contains_this_rank()) {
-    TORCH_CHECK(c10::IntArrayRef(spec->local_shape()) == shard.sizes(), "from_local: the local "
-                "tensor has shape ", shard.sizes(), " but rank ", mesh.get_rank(), "'s shard of ",
-                *spec, " has shape ", c10::IntArrayRef(spec->local_shape()),
-                ". Uneven shards need the global shape and stride (FromLocalOptions).");
+    TORCH_CHECK_VALUE(c10::IntArrayRef(spec->local_shape()) == shard.sizes(), "from_local: the "
+                      "local tensor has shape ", shard.sizes(), " but rank ", mesh.get_rank(),
+                      "'s shard of ", *spec, " has shape ", c10::IntArrayRef(spec->local_shape()),
+                      ". Uneven shards need the global shape and stride (FromLocalOptions).");
   }
-  return DTensor(detail::from_local_differentiable(shard, std::move(spec)));
+  return DTensor(detail::from_local_differentiable(input, shard, std::move(spec)));
 }
 
 at::Tensor DTensor::to_local(std::optional<Placements> grad_placements) const {
@@ -184,38 +213,28 @@ DTensor distribute_tensor(const at::Tensor& tensor, const DeviceMesh& mesh, Plac
   at::Tensor local;
   if (auto coord = mesh.get_coordinate()) {
     local = full;
+    bool owned = false;  // `local` no longer aliases the caller's tensor
     for (int64_t m = 0; m < mesh.ndim(); ++m) {
       const auto& p = placements[m];
       const int64_t n = mesh.size(m);
+      const bool communicate = src_data_rank.has_value() && n > 1;
       if (p.is_replicate()) {
-        if (src_data_rank && n > 1) local = comm::broadcast(local, *src_data_rank, mesh.get_group(m));
+        if (communicate) {
+          local = comm::broadcast(local, *src_data_rank, mesh.get_group(m));
+          owned = true;
+        }
         continue;
       }
       const int64_t d = p.shard_dim();
-      const int64_t len = local.size(d), full_len = (len + n - 1) / n;
-      const int64_t mine = local_shard_size_and_offset(len, n, (*coord)[m]).first;
-      if (!src_data_rank || n == 1) {
-        const int64_t offset = local_shard_size_and_offset(len, n, (*coord)[m]).second;
+      const auto [mine, offset] = local_shard_size_and_offset(local.size(d), n, (*coord)[m]);
+      if (communicate) {
+        local = scatter_shards(local, d, n, *src_data_rank, mesh.get_group(m)).narrow(d, 0, mine);
+        owned = true;
+      } else {
         local = local.narrow(d, mine == 0 ? 0 : offset, mine);
-        continue;
       }
-      // Scatter equal pieces: pad the source's chunks to ceil(len / n), unpad on arrival.
-      auto like_sizes = local.sizes().vec();
-      like_sizes[d] = full_len;
-      std::vector<at::Tensor> chunks;
-      if (mesh.get_group(m)->getRank() == *src_data_rank) {
-        for (int64_t r = 0; r < n; ++r) {
-          auto [size, offset] = local_shard_size_and_offset(len, n, r);
-          auto piece = at::zeros(like_sizes, local.options());
-          if (size > 0) piece.narrow(d, 0, size).copy_(local.narrow(d, offset, size));
-          chunks.push_back(piece);
-        }
-      }
-      local = comm::scatter(chunks, at::empty(like_sizes, local.options()), *src_data_rank,
-                            mesh.get_group(m))
-                  .narrow(d, 0, mine);
     }
-    local = local.clone(at::MemoryFormat::Contiguous);
+    if (!owned || !local.is_contiguous()) local = local.clone(at::MemoryFormat::Contiguous);
   } else {
     local = at::empty({0}, full.options());
   }

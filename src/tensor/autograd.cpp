@@ -41,15 +41,20 @@ Placements backward_targets(const Placements& fwd, const Placements& grad) {
 }
 
 struct FromLocalBackward : torch::autograd::Node {
-  explicit FromLocalBackward(SpecPtr spec) : spec(std::move(spec)) {}
+  FromLocalBackward(SpecPtr spec, const at::Tensor& input)
+      : spec(std::move(spec)), input_sizes(input.sizes().vec()), input_options(input.options()) {}
   std::string name() const override { return "dtensor::FromLocalBackward"; }
   variable_list apply(variable_list&& grads) override {
     if (!grads[0].defined()) return {at::Tensor()};
+    // A rank outside the mesh wrapped an empty shard: its local tensor took no part.
+    if (!spec->mesh().contains_this_rank()) return {at::zeros(input_sizes, input_options)};
     const auto& g = as_dtensor(grads[0], "from_local backward");
     auto target = g.spec()->with_placements(backward_targets(spec->placements(), g.spec()->placements()));
-    return {redistribute_local(g.local(), *g.spec(), *target, /*backward=*/true)};
+    return {redistribute_local(g.local(), *g.spec(), *target)};
   }
   SpecPtr spec;
+  std::vector<int64_t> input_sizes;
+  at::TensorOptions input_options;
 };
 
 struct ToLocalBackward : torch::autograd::Node {
@@ -58,9 +63,10 @@ struct ToLocalBackward : torch::autograd::Node {
   variable_list apply(variable_list&& grads) override {
     const auto& g = grads[0];
     if (!g.defined()) return {at::Tensor()};
-    TORCH_CHECK(g.sizes() == spec->local_shape(), "to_local backward: the gradient has shape ",
-                g.sizes(), " but the local shard of ", *spec, " has shape ",
-                c10::IntArrayRef(spec->local_shape()));
+    // (Outside the mesh the shard is empty and so is its gradient.)
+    TORCH_CHECK(!spec->mesh().contains_this_rank() || g.sizes() == spec->local_shape(),
+                "to_local backward: the gradient has shape ", g.sizes(), " but the local shard of ",
+                *spec, " has shape ", c10::IntArrayRef(spec->local_shape()));
     TensorMeta meta = spec->meta();
     meta.dtype = g.scalar_type();
     return {make_dtensor(g.detach(), spec->with_meta(meta))};
@@ -77,17 +83,18 @@ struct RedistributeBackward : torch::autograd::Node {
     auto target = g.spec()->with_placements(
         backward_targets(input_spec->placements(), g.spec()->placements()));
     if (target == g.spec()) return {grads[0]};
-    return {make_dtensor(redistribute_local(g.local(), *g.spec(), *target, /*backward=*/true), target)};
+    return {make_dtensor(redistribute_local(g.local(), *g.spec(), *target), target)};
   }
   SpecPtr input_spec;
 };
 
 }  // namespace
 
-at::Tensor from_local_differentiable(const at::Tensor& local, SpecPtr spec) {
+at::Tensor from_local_differentiable(const at::Tensor& input, const at::Tensor& local,
+                                     SpecPtr spec) {
   auto out = make_dtensor(local.detach(), std::move(spec));
-  if (records_grad(local)) {
-    connect<FromLocalBackward>(local, out, dtensor_impl(out)->spec());
+  if (records_grad(input)) {
+    connect<FromLocalBackward>(input, out, dtensor_impl(out)->spec(), input);
   }
   return out;
 }

@@ -9,7 +9,9 @@
 
 namespace dtensor::detail {
 
-at::Tensor from_local_differentiable(const at::Tensor& local, SpecPtr spec);
+// Wraps `local` (this rank's shard: `input` itself, or a copy run_check synchronised) as a DTensor
+// with `spec`; the gradient flows to `input`.
+at::Tensor from_local_differentiable(const at::Tensor& input, const at::Tensor& local, SpecPtr spec);
 // `grad_spec`: placements and global meta the local gradient is wrapped with in backward.
 at::Tensor to_local_differentiable(const at::Tensor& dtensor, SpecPtr grad_spec);
 at::Tensor redistribute_differentiable(const at::Tensor& dtensor, SpecPtr target, bool async_op);

@@ -1,5 +1,7 @@
 #include "tensor/dtensor_impl.h"
 
+#include <c10/core/InferenceMode.h>
+
 #include "dispatch/register.h"
 
 namespace dtensor::detail {
@@ -14,6 +16,15 @@ DTensorImpl::DTensorImpl(at::Tensor local, SpecPtr spec)
       local_(std::move(local)),
       spec_(std::move(spec)) {
   ensure_kernels_registered();
+  // Under InferenceMode TensorImpl's constructor makes an inference tensor (no autograd keys, no
+  // version counter). That is right for new results but not for a view of a normal tensor, which
+  // libtorch keeps normal (ADInplaceOrView then attaches it to its base's version counter). The
+  // local result tells which case this is: a CPU/CUDA view of a normal tensor is normal.
+  if (c10::InferenceMode::is_enabled() && !local_.is_inference()) {
+    key_set_ = key_set_ | c10::DispatchKeySet(c10::DispatchKey::AutogradPrivateUse1) |
+               c10::DispatchKeySet(c10::DispatchKey::ADInplaceOrView);
+    version_counter_ = c10::VariableVersion(/*version=*/0);
+  }
   // No storage: anything that reaches for data pointers of the global tensor must fail loudly.
   set_storage_access_should_throw();
   refresh_metadata();

@@ -24,10 +24,16 @@ std::vector<OpCase> basic_cases() {
       {"sum", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].sum()}; }},
       {"sum.dim", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].sum(1)}; }},
       {"t", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].t()}; }},
-      {"view", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].view({2, 2, 6})}; },
+      // Splitting the 4 rows into 2 x 2 keeps every shard local, also unevenly: over 3 ranks
+      // the row pieces 2, 2, 0 are exactly the output pieces 1, 1, 0 (src/ops/views.cpp).
+      {"view split", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].view({2, 2, 6})}; }},
+      // Flattening is a strict view: it raises where a rank's elements are not its chunk of the
+      // 24: columns always; uneven rows, e.g. over 3 ranks 12, 12, 0 elements against chunks of 8.
+      {"view flatten", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].view({24})}; },
        true, true, {}, 1e-4, 1e-5, 64,
-       // Strict view: splitting dim 0 (4 rows) needs it even over the shards and 2 % n == 0.
-       [](const std::vector<Placements>& p, const DeviceMesh& m) { return p[0][0].is_shard(0) && m.size() != 2; }},
+       [](const std::vector<Placements>& p, const DeviceMesh& m) {
+         return p[0][0].is_shard(1) || (p[0][0].is_shard(0) && 4 % m.size() != 0);
+       }},
       {"clone", {a}, [](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{x[0].clone()}; }},
   };
 }
