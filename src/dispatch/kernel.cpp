@@ -24,10 +24,10 @@ void add_input(const at::Tensor& t, int arg, CallInputs& inputs,
                c10::SmallVector<PlainInput, 2>& plain) {
   if (!t.defined()) return;
   if (auto* impl = dtensor_impl(t)) {
-    inputs.specs.push_back(impl->spec());
+    inputs.specs.push_back(&impl->spec());
   } else {
     plain.push_back({inputs.specs.size(), &t});
-    inputs.specs.emplace_back();
+    inputs.specs.push_back(nullptr);
   }
   inputs.args.push_back(arg);
 }
@@ -54,32 +54,37 @@ void scan_inputs(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
     const int arg = static_cast<int>(i);
     if (a.isTensor()) {
       add_input(a.toTensor(), arg, inputs, plain);
-    } else if (a.isTensorList()) {
-      for (const at::Tensor& t : a.toTensorList()) add_input(t, arg, inputs, plain);
-    } else if (a.isList()) {
-      for (const auto& e : a.toListRef())
-        if (e.isTensor()) add_input(e.toTensor(), arg, inputs, plain);
+    } else if (a.isList()) {  // isList first: isTensorList is an out-of-line call
+      if (a.isTensorList()) {
+        for (const at::Tensor& t : a.toTensorList()) add_input(t, arg, inputs, plain);
+      } else {
+        for (const auto& e : a.toListRef())
+          if (e.isTensor()) add_input(e.toTensor(), arg, inputs, plain);
+      }
     }
   }
   const DTensorSpec* first = nullptr;
-  for (const auto& s : inputs.specs)
-    if (s) {
-      first = s.get();
+  for (const SpecPtr* s : inputs.specs)
+    if (s != nullptr) {
+      first = s->get();
       break;
     }
   TORCH_INTERNAL_ASSERT(first != nullptr, "dtensor kernel called without DTensor arguments");
   const DeviceMesh& mesh = first->mesh();
+  inputs.implicit.reserve(plain.size());  // no reallocation: specs point into it
   for (const auto& p : plain) {
     check_plain_allowed(op, inputs.args[p.input], *p.tensor);
     const auto& t = *p.tensor;
-    inputs.specs[p.input] = DTensorSpec::make(
+    inputs.implicit.push_back(DTensorSpec::make(
         mesh, Placements(mesh.ndim(), Replicate{}),
-        TensorMeta{t.sizes().vec(), t.strides().vec(), t.scalar_type()});
+        TensorMeta{t.sizes().vec(), t.strides().vec(), t.scalar_type()}));
+    inputs.specs[p.input] = &inputs.implicit.back();
   }
-  for (const auto& s : inputs.specs) {
-    if (s->mesh().id() == mesh.id() || s->mesh() == mesh) continue;
+  for (const SpecPtr* s : inputs.specs) {
+    const DeviceMesh& other = (*s)->mesh();
+    if (other.id() == mesh.id() || other == mesh) continue;
     TORCH_CHECK_NOT_IMPLEMENTED(false, "dtensor: ", op.schema().name(),
-                                " got DTensors on different meshes (", mesh, " and ", s->mesh(),
+                                " got DTensors on different meshes (", mesh, " and ", other,
                                 "); cross-mesh ops are not supported: redistribute onto one mesh");
   }
 }
@@ -97,10 +102,10 @@ at::Tensor local_input(const at::Tensor& t, size_t k, const CallInputs& inputs,
                        const Decision& d, MovedInputs& moved) {
   auto* impl = dtensor_impl(t);
   const at::Tensor& local = impl ? impl->local() : t;
-  if (d.input_targets[k] == inputs.specs[k]) return local;
+  if (d.input_targets[k] == inputs.spec(k)) return local;
   for (const auto& m : moved)
     if (m.tensor == t.unsafeGetTensorImpl() && m.target == d.input_targets[k].get()) return m.local;
-  auto result = redistribute_local(local, *inputs.specs[k], *d.input_targets[k]);
+  auto result = redistribute_local(local, *inputs.spec(k), *d.input_targets[k]);
   moved.push_back({t.unsafeGetTensorImpl(), d.input_targets[k].get(), result});
   return result;
 }
@@ -114,11 +119,13 @@ void localize_args(torch::jit::Stack& stack, size_t base, size_t num_args,
     auto& a = stack[base + i];
     if (a.isTensor()) {
       if (a.toTensor().defined()) a = local_input(a.toTensor(), k++, inputs, d, moved);
+    } else if (!a.isList()) {
+      continue;
     } else if (a.isTensorList()) {
       c10::List<at::Tensor> locals;
       for (const at::Tensor& t : a.toTensorList()) locals.push_back(local_input(t, k++, inputs, d, moved));
       a = std::move(locals);
-    } else if (a.isList()) {
+    } else {
       const auto& list = a.toListRef();
       if (list.empty() || !std::any_of(list.begin(), list.end(), [](const c10::IValue& e) { return e.isTensor(); }))
         continue;
@@ -194,14 +201,17 @@ void dtensor_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
   const size_t base = stack->size() - num_args;
   c10::ArrayRef<c10::IValue> args(stack->data() + base, num_args);
 
+  KernelCallScope scope;
   CallInputs inputs;
   scan_inputs(op, args, inputs);
-  thread_local CacheKey key;
+  CacheKey key;
   make_cache_key(op, args, inputs, key);
-  auto decision = cache_lookup(key);
-  if (!decision) {
-    decision = propagate(op, args, inputs);
-    cache_insert(key, decision);
+  const Decision* decision = cache_lookup(key);
+  std::shared_ptr<const Decision> propagated;  // a miss: this call owns the new decision
+  if (decision == nullptr) {
+    propagated = propagate(op, args, inputs);
+    cache_insert(key, propagated);
+    decision = propagated.get();
   }
   const Decision& d = *decision;
   if (!d.on_mesh) {

@@ -14,7 +14,7 @@ namespace {
 std::string describe_inputs(const c10::FunctionSchema& schema, const CallInputs& inputs) {
   std::vector<std::string> parts;
   for (size_t k = 0; k < inputs.specs.size(); ++k) {
-    const auto& s = *inputs.specs[k];
+    const auto& s = *inputs.spec(k);
     parts.push_back(c10::str(schema.arguments()[inputs.args[k]].name(), ": ", to_string(s.placements()),
                              " [", c10::Join(", ", s.shape()), "] ", s.dtype()));
   }
@@ -52,20 +52,20 @@ std::vector<std::optional<TensorMeta>> meta_outputs(const c10::OperatorHandle& o
         stack.push_back(a);
         continue;
       }
-      auto meta = meta_like(*inputs.specs[k++]);
+      auto meta = meta_like(*inputs.spec(k++));
       // Wrapped scalars rank below dimensioned tensors in type promotion.
       if (a.toTensor().unsafeGetTensorImpl()->is_wrapped_number()) meta.unsafeGetTensorImpl()->set_wrapped_number(true);
       stack.emplace_back(std::move(meta));
     } else if (a.isTensorList()) {
       c10::List<at::Tensor> list;
-      for (size_t i = 0; i < a.toTensorList().size(); ++i) list.push_back(meta_like(*inputs.specs[k++]));
+      for (size_t i = 0; i < a.toTensorList().size(); ++i) list.push_back(meta_like(*inputs.spec(k++)));
       stack.emplace_back(std::move(list));
     } else if (a.isList() && std::any_of(a.toListRef().begin(), a.toListRef().end(),
                                          [](const c10::IValue& e) { return e.isTensor(); })) {
       // Tensor?[] (index's indices) may start with None.
       c10::List<c10::optional<at::Tensor>> list;
       for (const auto& e : a.toListRef()) {
-        if (e.isTensor() && e.toTensor().defined()) list.push_back(meta_like(*inputs.specs[k++]));
+        if (e.isTensor() && e.toTensor().defined()) list.push_back(meta_like(*inputs.spec(k++)));
         else list.push_back(c10::nullopt);
       }
       stack.emplace_back(std::move(list));
@@ -122,7 +122,8 @@ std::shared_ptr<const Decision> propagate(const c10::OperatorHandle& op,
                               "). Run it on local tensors: .to_local() or .full_tensor() before, "
                               "DTensor::from_local after; or register a rule with "
                               "dtensor::ops::register_rule.");
-  std::vector<SpecPtr> specs(inputs.specs.begin(), inputs.specs.end());
+  std::vector<SpecPtr> specs;
+  for (const SpecPtr* s : inputs.specs) specs.push_back(*s);
   std::vector<int> arg_of(inputs.args.begin(), inputs.args.end());
   ops::OpCall call(op, args, specs, arg_of);
   auto strategies = entry->rule(call);
@@ -154,7 +155,6 @@ std::shared_ptr<const Decision> propagate(const c10::OperatorHandle& op,
   decision->write_alias_arg = write_aliases(schema);
   for (size_t k = 0; k < specs.size(); ++k) {
     auto target = specs[k]->with_placements(chosen.inputs[k]);
-    decision->redistributes = decision->redistributes || target != specs[k];
     for (int a : decision->write_alias_arg) {
       if (a != inputs.args[k]) continue;
       TORCH_CHECK(target == specs[k], "dtensor: ", schema.name(), " writes its argument '",
