@@ -38,7 +38,10 @@ class DeviceMesh {  // cheap to copy (shared state), comparable
   int get_local_rank(const std::string& mesh_dim_name) const;
   int get_local_rank() const;  // 1-D meshes only; otherwise a clear error
   std::optional<std::vector<int64_t>> get_coordinate() const;  // nullopt: rank not in mesh
-  c10::intrusive_ptr<c10d::ProcessGroup> get_group(int64_t mesh_dim = 0) const;
+  c10::intrusive_ptr<c10d::ProcessGroup> get_group(int64_t mesh_dim) const;
+  // 1-D meshes only (PyTorch's mesh_dim=None); otherwise a clear error: on an N-D mesh a silent
+  // default dim would run collectives over the wrong ranks.
+  c10::intrusive_ptr<c10d::ProcessGroup> get_group() const;
   c10::intrusive_ptr<c10d::ProcessGroup> get_group(const std::string& mesh_dim_name) const;
   DeviceMesh operator[](const std::string& mesh_dim_name) const;  // sub-mesh holding this rank
   DeviceMesh operator[](const std::vector<std::string>& mesh_dim_names) const;

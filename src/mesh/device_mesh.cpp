@@ -137,7 +137,7 @@ int DeviceMesh::get_local_rank(const std::string& name) const {
 
 int DeviceMesh::get_local_rank() const {
   TORCH_CHECK(ndim() == 1, "Optional kwarg `mesh_dim` needs to be specified when device_mesh.ndim > 1. "
-              "This mesh is ", ndim(), "-D: pass the mesh dim (index or name)");
+              "This mesh is ", ndim(), "-D: pass the mesh dim (index or name) to get_local_rank");
   return get_local_rank(0);
 }
 
@@ -145,6 +145,12 @@ c10::intrusive_ptr<c10d::ProcessGroup> DeviceMesh::get_group(int64_t mesh_dim) c
   TORCH_CHECK_INDEX(mesh_dim >= -ndim() && mesh_dim < ndim(), "mesh dim ", mesh_dim,
                     " is out of range for a ", ndim(), "-D mesh");
   return impl_->groups[mesh_dim < 0 ? mesh_dim + ndim() : mesh_dim];
+}
+
+c10::intrusive_ptr<c10d::ProcessGroup> DeviceMesh::get_group() const {
+  TORCH_CHECK(ndim() == 1, "Optional kwarg `mesh_dim` needs to be specified when device_mesh.ndim > 1. "
+              "This mesh is ", ndim(), "-D: pass the mesh dim (index or name) to get_group");
+  return get_group(0);
 }
 
 c10::intrusive_ptr<c10d::ProcessGroup> DeviceMesh::get_group(const std::string& name) const {

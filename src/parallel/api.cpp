@@ -63,7 +63,8 @@ void record_paths(torch::nn::Module& root) {
 std::shared_ptr<torch::nn::Module> parallelize_module(std::shared_ptr<torch::nn::Module> module,
                                                       const DeviceMesh& mesh, const ParallelizePlan& plan,
                                                       const ParallelizeOptions& options) {
-  TORCH_CHECK(module != nullptr, "parallelize_module: the module is null");
+  TORCH_CHECK_VALUE(module != nullptr, "parallelize_module: the module is null; pass a constructed module "
+                    "(a holder converts with .ptr())");
   check_tp_mesh(mesh);
   if (plan.empty()) {
     DTENSOR_WARN("No parallelize_plan is provided and auto-parallel is not supported at the moment, so "

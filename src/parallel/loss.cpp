@@ -22,7 +22,9 @@ const DTensorSpec& logits_spec(const at::Tensor& x, int64_t class_dim) {
                     ", got a plain tensor");
   const auto& spec = *dtensor_impl(x)->spec();
   TORCH_CHECK_VALUE(spec.mesh().ndim() == 1,
-                    "Currently loss_parallel() only supports input on one-dimensional DeviceMesh.");
+                    "Currently loss_parallel() only supports input on one-dimensional DeviceMesh. Got logits "
+                    "on the ", spec.mesh().ndim(), "-D mesh ", spec.mesh(), " with placements ",
+                    to_string(spec.placements()));
   TORCH_CHECK_VALUE(spec.placements()[0].is_shard(class_dim),
                     "loss_parallel() should be enabled only when the input tensor is sharded on dimension ",
                     class_dim, ". Got placements ", to_string(spec.placements()));
@@ -37,7 +39,8 @@ at::Tensor replicated_local(const c10::IValue& v, const char* what) {
   if (!t.defined() || !is_dtensor(t)) return t;
   const auto& p = dtensor_impl(t)->spec()->placements();
   TORCH_CHECK(p == Placements{Replicate{}}, "Expected ", to_string({Replicate{}}), " but got ", to_string(p),
-              " for the ", what, ".");
+              " for the ", what, ". Under loss_parallel() it must be replicated: a plain tensor or a "
+              "Replicate DTensor.");
   return dtensor_impl(t)->local();
 }
 

@@ -8,12 +8,13 @@
 namespace dtensor::parallel {
 namespace {
 
-// One argument or output: annotate plain tensors with `layout`, move to `desired`, optionally
-// back to local.
+// One argument or output (`what`): annotate plain tensors with `layout`, move to `desired`,
+// optionally back to local.
 at::Tensor prepare(const at::Tensor& t, const DeviceMesh& mesh, const std::optional<Placement>& layout,
-                   const std::optional<Placement>& desired, bool use_local) {
+                   const std::optional<Placement>& desired, bool use_local, const char* what) {
   if (!layout) return t;
-  TORCH_CHECK_VALUE(t.defined(), "expecting input to be a torch.Tensor! (got an undefined tensor)");
+  TORCH_CHECK_VALUE(t.defined(), "expecting ", what, " to be a torch.Tensor! Got an undefined tensor where the "
+                    "layout ", layout->str(), " is given; use nullopt in the layouts to leave it alone");
   DTensor d = is_dtensor(t) ? DTensor(t) : DTensor::from_local(t, mesh, {*layout});
   if (desired && *layout != *desired) {
     const auto view = detail::tp_view(d.device_mesh(), mesh);
@@ -40,8 +41,9 @@ void PrepareModuleInput::apply(torch::nn::Module& module, const DeviceMesh& mesh
   const bool local = use_local_output_;
   nn::register_forward_pre_hook(module, [=](torch::nn::Module&, std::vector<at::Tensor>& inputs) {
     TORCH_CHECK_VALUE(inputs.size() == layouts.size(), "module inputs and input_layouts should have same "
-                      "length! Got ", inputs.size(), " tensor inputs and ", layouts.size(), " layouts");
-    for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = prepare(inputs[i], mesh, layouts[i], desired[i], local);
+                      "length! Got ", inputs.size(), " tensor inputs and ", layouts.size(), " layouts (only tensor "
+                      "arguments count: give one layout per tensor argument, nullopt to leave one alone)");
+    for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = prepare(inputs[i], mesh, layouts[i], desired[i], local, "input");
   });
 }
 
@@ -53,7 +55,8 @@ std::string PrepareModuleInput::repr() const {
 
 void PrepareModuleOutput::validate() const {
   TORCH_CHECK_VALUE(output_layouts_.has_value() && desired_output_layouts_.has_value(),
-                    "PrepareModuleOutput needs both output_layouts and desired_output_layouts");
+                    "PrepareModuleOutput needs both output_layouts and desired_output_layouts, but ",
+                    output_layouts_ ? "desired_output_layouts" : "output_layouts", " was not set");
   TORCH_CHECK_VALUE(output_layouts_->size() == desired_output_layouts_->size(),
                     "output_layouts and desired_output_layouts should have same length! Got ",
                     output_layouts_->size(), " and ", desired_output_layouts_->size());
@@ -66,8 +69,9 @@ void PrepareModuleOutput::apply(torch::nn::Module& module, const DeviceMesh& mes
   nn::register_forward_hook(module, [=](torch::nn::Module&, const std::vector<at::Tensor>&,
                                         std::vector<at::Tensor>& outputs) {
     TORCH_CHECK_VALUE(outputs.size() == layouts.size(), "module outputs and output_layouts should have same "
-                      "length! Got ", outputs.size(), " outputs and ", layouts.size(), " layouts");
-    for (size_t i = 0; i < outputs.size(); ++i) outputs[i] = prepare(outputs[i], mesh, layouts[i], desired[i], local);
+                      "length! Got ", outputs.size(), " outputs and ", layouts.size(), " layouts (give one layout per "
+                      "returned tensor, nullopt to leave one alone)");
+    for (size_t i = 0; i < outputs.size(); ++i) outputs[i] = prepare(outputs[i], mesh, layouts[i], desired[i], local, "output");
   });
 }
 

@@ -95,6 +95,16 @@ at::Tensor scatter_shards(const at::Tensor& t, int64_t d, int64_t n, int src,
   return comm::scatter(chunks, at::empty(sizes, t.options()), src, group);
 }
 
+// The DTensorImpl behind a DTensor handle. A default-constructed handle, or one whose at::Tensor
+// base was assigned a plain tensor, has none: a clear error instead of a null dereference.
+detail::DTensorImpl* impl_of(const at::Tensor& t) {
+  auto* impl = dtensor_impl(t);
+  TORCH_CHECK_TYPE(impl != nullptr, "this dtensor::DTensor handle holds ",
+                   t.defined() ? c10::str("a plain tensor of shape ", t.sizes()) : std::string("no tensor"),
+                   ", not a DTensor; create it with DTensor::from_local or distribute_tensor");
+  return impl;
+}
+
 }  // namespace
 
 bool is_dtensor(const at::Tensor& t) { return t.defined() && dtensor_impl(t) != nullptr; }
@@ -105,16 +115,17 @@ DTensor::DTensor(const at::Tensor& t) : at::Tensor(t) {
                    "; create one with DTensor::from_local or distribute_tensor");
 }
 
-const DTensorSpec& DTensor::spec() const { return *dtensor_impl(*this)->spec(); }
+const DTensorSpec& DTensor::spec() const { return *impl_of(*this)->spec(); }
 const DeviceMesh& DTensor::device_mesh() const { return spec().mesh(); }
 const Placements& DTensor::placements() const { return spec().placements(); }
-const at::Tensor& DTensor::local_tensor() const { return dtensor_impl(*this)->local(); }
+const at::Tensor& DTensor::local_tensor() const { return impl_of(*this)->local(); }
 
 DTensor DTensor::from_local(const at::Tensor& local, const DeviceMesh& mesh, Placements placements,
                             const FromLocalOptions& options) {
   TORCH_CHECK(!is_dtensor(local), "the local_tensor argument only accepts torch.Tensor but got "
               "DTensor value.");
-  TORCH_CHECK(local.defined(), "from_local: the local tensor is undefined");
+  TORCH_CHECK_VALUE(local.defined(), "from_local: the local tensor is undefined; pass this rank's shard "
+                    "(an empty tensor if it holds none)");
   TORCH_CHECK(options.shape.has_value() == options.stride.has_value(), "Found shape:",
               options.shape ? c10::str(c10::IntArrayRef(*options.shape)) : "None", ", stride:",
               options.stride ? c10::str(c10::IntArrayRef(*options.stride)) : "None", ". ",
@@ -152,9 +163,10 @@ DTensor DTensor::from_local(const at::Tensor& local, const DeviceMesh& mesh, Pla
 }
 
 at::Tensor DTensor::to_local(std::optional<Placements> grad_placements) const {
-  const SpecPtr& spec = dtensor_impl(*this)->spec();
+  const SpecPtr& spec = impl_of(*this)->spec();
   SpecPtr grad_spec = spec;
-  if (grad_placements) {
+  // An empty list means the forward placements, like None (PyTorch: `grad_placements or spec`).
+  if (grad_placements && !grad_placements->empty()) {
     grad_spec = spec->with_placements(default_placements(std::move(*grad_placements), spec->mesh()));
   }
   return detail::to_local_differentiable(*this, std::move(grad_spec));
@@ -165,12 +177,14 @@ DTensor DTensor::redistribute(const DeviceMesh& mesh, Placements placements,
   const auto& current = spec();
   TORCH_CHECK_NOT_IMPLEMENTED(mesh == current.mesh(), "Cross device mesh comm not supported yet! "
                               "The DTensor is on ", current.mesh(), ", the target mesh is ", mesh);
-  TORCH_CHECK(!placements.empty(), "placements is needed for redistribute!");
+  TORCH_CHECK(!placements.empty(), "placements is needed for redistribute! Pass one Placement per mesh "
+              "dim (", mesh.ndim(), " here), e.g. all Replicate() to gather the full tensor");
   placements = normalized(default_placements(std::move(placements), mesh), current.ndim());
   for (size_t m = 0; m < placements.size(); ++m) {
     TORCH_CHECK(!placements[m].is_partial() || placements[m] == current.placements()[m],
                 "Can not redistribute from ", current.placements()[m].str(), " to ",
-                placements[m].str(), ", redistributing to Partial is for internal use only!");
+                placements[m].str(), ", redistributing to Partial is for internal use only! (A Partial "
+                "comes from ops, e.g. a matmul over a sharded contracting dim, or from from_local.)");
   }
   auto target = current.with_placements(std::move(placements));
   return DTensor(detail::redistribute_differentiable(*this, std::move(target), options.async_op));
@@ -186,7 +200,8 @@ at::Tensor DTensor::full_tensor(std::optional<Placements> grad_placements) const
 
 DTensor distribute_tensor(const at::Tensor& tensor, const DeviceMesh& mesh, Placements placements,
                           std::optional<int> src_data_rank) {
-  TORCH_CHECK(tensor.defined(), "distribute_tensor: the tensor is undefined");
+  TORCH_CHECK_VALUE(tensor.defined(), "distribute_tensor: the tensor is undefined; pass the global "
+                    "tensor, with the same shape on every rank");
   TORCH_CHECK(!tensor.requires_grad() || tensor.is_leaf(), "`distribute_tensor` should be used to "
               "distribute leaf tensors! but found non-leaf tensor!");
   placements = normalized(default_placements(std::move(placements), mesh), tensor.dim());
