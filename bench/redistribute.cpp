@@ -23,7 +23,13 @@
 //
 // bw_ratio = raw median / redistribute median: the bandwidth of redistribute relative to the raw
 // collective (1 = no overhead); bw_ratio_paired = median over repeats of the same ratio within a
-// repeat. Timing: wall clock, see bench/timing.h.
+// repeat. Timing: wall clock, see bench/timing.h. The defaults favour many short samples (blocks
+// of >= 2 ms, a single call from 256 KiB or so up) over a few long ones: on a shared machine a
+// collective's time is mostly the scheduler's, and a median needs many samples to see past it.
+// --max-case-seconds caps the repeats of the slow (large) cases. overhead_us = median over repeats
+// of redistribute - raw per call. --clock cpu times this thread's CPU instead of wall time: with Gloo, whose collectives
+// run on its own threads, overhead_us is then the work the DTensor layer adds around the
+// collective, free of the scheduler noise that wall-clock ratios carry.
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -50,7 +56,8 @@ struct Options {
   int64_t min_bytes = 1024;
   int64_t max_bytes = 64 << 20;
   int threads = 1;
-  bench::Timing timing;
+  bench::Timing timing{/*repeats=*/41, /*min_block_ms=*/2, /*min_iters=*/1, bench::Clock::Wall,
+                       /*max_case_seconds=*/6};
 };
 
 struct Transition {
@@ -119,15 +126,18 @@ int run(const Options& options) {
                          {"collective", t.collective},
                          {"bytes", real_bytes},
                          {"iters", m.iters},
+                         {"repeats", m.repeats},
                          {"redistribute_us", m.a * 1e6},
                          {"raw_us", m.b * 1e6},
                          {"bw_ratio", m.b / m.a},
-                         {"bw_ratio_paired", m.ratio}});
+                         {"bw_ratio_paired", m.ratio},
+                         {"overhead_us", -m.diff * 1e6}});
       if (rank == 0)
         std::fprintf(stderr,
-                     "%-11s %-15s %8s  redistribute %10.1f us  raw %10.1f us  bw ratio %.3f (paired %.3f)\n",
+                     "%-11s %-15s %8s  redistribute %10.1f us  raw %10.1f us  bw ratio %.3f (paired %.3f)  "
+                     "overhead %7.1f us\n",
                      t.name.c_str(), t.collective.c_str(), human_bytes(real_bytes).c_str(), m.a * 1e6,
-                     m.b * 1e6, m.b / m.a, m.ratio);
+                     m.b * 1e6, m.b / m.a, m.ratio, -m.diff * 1e6);
     }
   }
   if (rank == 0) {
@@ -135,7 +145,8 @@ int run(const Options& options) {
                    {"backend", dtensor::get_backend()},
                    {"world_size", n},
                    {"clock", bench::clock_name(options.timing.clock)},
-                   {"repeats", options.timing.repeats},
+                   {"max_repeats", options.timing.repeats},
+                   {"max_case_seconds", options.timing.max_case_seconds},
                    {"min_block_ms", options.timing.min_block_ms},
                    {"intra_op_threads", options.threads},
                    {"results", results}};
@@ -154,15 +165,24 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 30));
   app.add_option("--max-bytes", options.max_bytes, "largest local shard in bytes (default 64 MiB)")
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 30));
-  app.add_option("--repeats", options.timing.repeats, "timed blocks per path; median reported (default 9)")
+  app.add_option("--repeats", options.timing.repeats,
+                 "timed blocks per path, at most; median reported (default 41)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--min-block-ms", options.timing.min_block_ms, "minimum duration of a timed block (default 20)")
+  app.add_option("--min-block-ms", options.timing.min_block_ms, "minimum duration of a timed block (default 2)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--min-iters", options.timing.min_iters, "minimum calls per timed block (default 2)")
+  app.add_option("--min-iters", options.timing.min_iters, "minimum calls per timed block (default 1)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-case-seconds", options.timing.max_case_seconds,
+                 "fewer repeats (not below 5) for cases whose pair of paths would take longer (default 6; "
+                 "0: always --repeats)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", options.threads, "ATen intra-op threads per rank (default 1)")
       ->check(CLI::PositiveNumber);
+  std::string clock = "wall";
+  app.add_option("--clock", clock, "wall (default) or cpu (this thread's CPU time)")
+      ->check(CLI::IsMember({"wall", "cpu"}));
   CLI11_PARSE(app, argc, argv);
+  options.timing.clock = clock == "cpu" ? bench::Clock::ThreadCpu : bench::Clock::Wall;
   try {
     return run(options);
   } catch (const std::exception& e) {

@@ -38,7 +38,13 @@ struct Timing {
   double min_block_ms = 20;
   int64_t min_iters = 2;
   Clock clock = Clock::Wall;
+  // When > 0, slow cases get fewer repeats (never fewer than kMinRepeats) so that one pair of
+  // paths takes about this long: many short samples where calls are cheap, a few long ones
+  // where they are not.
+  double max_case_seconds = 0;
 };
+
+constexpr int kMinRepeats = 5;
 
 inline double now_seconds(Clock c) {
   if (c == Clock::Wall)
@@ -70,18 +76,23 @@ inline double time_block(const std::function<void()>& run, int64_t iters, const 
   return max_over_ranks(per_call, g);
 }
 
+struct Calibration {
+  int64_t iters;    // calls per block
+  double per_call;  // seconds, from the calibration block
+};
+
 // Calls per block so that a block of `run` lasts at least min_block_ms (equal on every rank,
 // since time_block returns the max over ranks). Warms up first: propagation and cache fill,
 // allocator pools, connection set-up.
-inline int64_t calibrate(const std::function<void()>& run, const Timing& timing,
-                         const dtensor::comm::Group& g) {
+inline Calibration calibrate(const std::function<void()>& run, const Timing& timing,
+                             const dtensor::comm::Group& g) {
   run();
   run();
   for (int64_t iters = 1;; iters *= 4) {
     const double per_call = std::max(time_block(run, iters, timing, g), 1e-9);
     if (per_call * static_cast<double>(iters) * 1e3 >= timing.min_block_ms / 4 || iters >= (1 << 22)) {
       const double wanted = std::ceil(timing.min_block_ms / (per_call * 1e3));
-      return std::max<int64_t>(timing.min_iters, static_cast<int64_t>(wanted));
+      return {std::max<int64_t>(timing.min_iters, static_cast<int64_t>(wanted)), per_call};
     }
   }
 }
@@ -91,14 +102,23 @@ struct PairResult {
   double ratio = 0;     // median over repeats of b / a within the repeat
   double diff = 0;      // median over repeats of b - a within the repeat (seconds per call)
   int64_t iters = 0;    // calls per block
+  int repeats = 0;      // blocks per path
 };
 
 inline PairResult measure_pair(const std::function<void()>& a, const std::function<void()>& b,
                                const Timing& timing, const dtensor::comm::Group& g) {
   PairResult r;
-  r.iters = std::max(calibrate(a, timing, g), calibrate(b, timing, g));
+  const Calibration ca = calibrate(a, timing, g), cb = calibrate(b, timing, g);
+  r.iters = std::max(ca.iters, cb.iters);
+  r.repeats = timing.repeats;
+  if (timing.max_case_seconds > 0) {
+    const double pair_seconds = static_cast<double>(r.iters) * (ca.per_call + cb.per_call);
+    const double affordable = std::floor(timing.max_case_seconds / pair_seconds);
+    r.repeats = static_cast<int>(std::clamp(affordable, static_cast<double>(std::min(kMinRepeats, timing.repeats)),
+                                            static_cast<double>(timing.repeats)));
+  }
   std::vector<double> ta, tb, ratios, diffs;
-  for (int rep = 0; rep < timing.repeats; ++rep) {
+  for (int rep = 0; rep < r.repeats; ++rep) {
     if (rep % 2 == 0) {
       ta.push_back(time_block(a, r.iters, timing, g));
       tb.push_back(time_block(b, r.iters, timing, g));

@@ -209,7 +209,10 @@ int main(int argc, char** argv) {
     if (leader) {
       torch::manual_seed(o.seed);
       llama::Transformer reference(args);
+      const auto ref_start = Clock::now();
       auto ref_run = train(reference, std::nullopt, o, corpus, false);
+      std::printf("single-process training (same seed, for the check): %.1f s\n",
+                  std::chrono::duration<double>(Clock::now() - ref_start).count());
       double loss_diff = 0, param_diff = 0;
       for (size_t i = 0; i < ref_run.losses.size(); ++i)
         loss_diff = std::max(loss_diff, std::abs(ref_run.losses[i] - tp_run.losses[i]));

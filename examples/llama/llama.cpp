@@ -138,6 +138,27 @@ std::vector<KVCache> TransformerImpl::make_caches(int64_t batch) const {
   return caches;
 }
 
+tp::ParallelizePlan block_plan(const PlanOptions& o) {
+  const bool sp = o.sequence_parallel;
+  // The residual stream between blocks: this rank's piece of the sequence, or everything.
+  const Placement stream = sp ? Placement(Shard(1)) : Placement(Replicate());
+  tp::ParallelizePlan plan{
+      // Gathers the sequence once per block half, and gives q/k/v (or w1/w3) one shared DTensor
+      // input, so their input gradients add up before a single reduction.
+      {"attention", tp::PrepareModuleInput().input_layouts({stream}).desired_input_layouts({Replicate()})},
+      {"attention.w[qkv]", tp::ColwiseParallel()},
+      {"attention.wo", tp::RowwiseParallel().output_layouts(stream)},
+      {"feed_forward", tp::PrepareModuleInput().input_layouts({stream}).desired_input_layouts({Replicate()})},
+      {"feed_forward.w[13]", tp::ColwiseParallel()},
+      {"feed_forward.w2", tp::RowwiseParallel().output_layouts(stream)},
+  };
+  if (sp) {
+    plan.push_back({"attention_norm", tp::SequenceParallel()});
+    plan.push_back({"ffn_norm", tp::SequenceParallel()});
+  }
+  return plan;
+}
+
 void parallelize(Transformer& model, const dtensor::DeviceMesh& mesh, const PlanOptions& o) {
   const int64_t n = mesh.size();
   const Args& a = model->args;
@@ -153,20 +174,9 @@ void parallelize(Transformer& model, const dtensor::DeviceMesh& mesh, const Plan
                      .input_layouts(stream)
                      .output_layouts(o.loss_parallel ? Placement(Shard(-1)) : Placement(Replicate()))
                      .use_local_output(!o.loss_parallel)},
-      // Gathers the sequence once per block half, and gives q/k/v (or w1/w3) one shared DTensor
-      // input, so their input gradients add up before a single reduction.
-      {"layers.*.attention", tp::PrepareModuleInput().input_layouts({stream}).desired_input_layouts({Replicate()})},
-      {"layers.*.attention.w[qkv]", tp::ColwiseParallel()},
-      {"layers.*.attention.wo", tp::RowwiseParallel().output_layouts(stream)},
-      {"layers.*.feed_forward", tp::PrepareModuleInput().input_layouts({stream}).desired_input_layouts({Replicate()})},
-      {"layers.*.feed_forward.w[13]", tp::ColwiseParallel()},
-      {"layers.*.feed_forward.w2", tp::RowwiseParallel().output_layouts(stream)},
   };
-  if (sp) {
-    plan.push_back({"norm", tp::SequenceParallel()});
-    plan.push_back({"layers.*.attention_norm", tp::SequenceParallel()});
-    plan.push_back({"layers.*.ffn_norm", tp::SequenceParallel()});
-  }
+  for (auto& [key, style] : block_plan(o)) plan.emplace_back("layers.*." + key, std::move(style));
+  if (sp) plan.push_back({"norm", tp::SequenceParallel()});
   tp::parallelize_module(model, mesh, plan);
 }
 

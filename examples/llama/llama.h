@@ -87,6 +87,9 @@ struct PlanOptions {
 // Collectives per layer and step equal Megatron's minimum: with SP 2 all_gathers and 2
 // reduce_scatters each way; without, 2 all_reduces each way.
 void parallelize(Transformer& model, const dtensor::DeviceMesh& mesh, const PlanOptions& options);
+// The per-block entries of parallelize's plan, keys relative to a Block; parallelize applies them
+// under "layers.*.". For parallelizing a lone Block (bench/tp_vs_megatron.cpp).
+dtensor::parallel::ParallelizePlan block_plan(const PlanOptions& options);
 
 // Checkpoints hold the full (unsharded) parameters by name, so a run of any tp degree can load
 // them. save_checkpoint is collective over the parameters' meshes (it gathers shards); rank 0

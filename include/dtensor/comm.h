@@ -12,9 +12,21 @@
 //   reduce op avg  Gloo/MPI: sum, then divide by the group size
 // The MPI group runs the blocking MPI call on the calling thread (no hand-off latency).
 //
-// Inputs may be non-contiguous and any dtype/device; outputs are new contiguous tensors. Group
-// ranks (not global ranks) name sources. All participants pass tensors of equal shape, except
-// where a function says otherwise.
+// Two families, as in torch.distributed:
+// * all_reduce, all_gather, reduce_scatter, all_to_all (and their _async forms) return new
+//   contiguous tensors (like torch.distributed._functional_collectives). Inputs may be
+//   non-contiguous and any dtype/device. Each call allocates its result: a few hundred nanoseconds,
+//   and for large results the page faults of fresh memory, which can cost as much as the
+//   collective itself;
+// * all_reduce_ (in place), all_gather_into_tensor, reduce_scatter_tensor and all_to_all_single
+//   write into tensors the caller owns and may reuse from call to call (torch.distributed's
+//   all_reduce, all_gather_into_tensor, reduce_scatter_tensor, all_to_all_single). On MPI they
+//   cost the MPI call plus some 20 ns of argument checks: within 10% of raw MPI at 1 KiB, within
+//   2% from 16 KiB on (bench/README.md, "Collectives"). Inputs may be non-contiguous (they are
+//   copied first); outputs must be contiguous, of the input's dtype and device, and must not
+//   overlap the input except where a function says so.
+// Group ranks (not global ranks) name sources. All participants pass tensors of equal shape,
+// except where a function says otherwise.
 //
 // CPU outputs of 32 MiB and more are 2 MiB-aligned and advised to use transparent huge pages
 // (madvise MADV_HUGEPAGE): glibc maps such buffers afresh on every call, and faulting them in
@@ -71,6 +83,25 @@ at::Tensor broadcast(const at::Tensor& input, int src, const Group& group);
 at::Tensor scatter(const std::vector<at::Tensor>& chunks, const at::Tensor& like, int src,
                    const Group& group);
 void barrier(const Group& group);
+
+// ---- into caller-owned tensors -------------------------------------------------------------
+// Each is one logical collective for CommDebugMode under the name of its allocating form
+// ("all_reduce", "all_gather", "reduce_scatter", "all_to_all") and bounded by the group timeout.
+// Layouts are flat, in rank order: "n chunks" means n equal runs of contiguous memory, i.e. a
+// concatenation along dim 0 or a stack on a new dim 0 (n = group size).
+
+// `tensor` (contiguous) becomes the reduction over the group.
+void all_reduce_(const at::Tensor& tensor, ReduceOp op, const Group& group);
+// `output` (n x input.numel() elements) receives n chunks: chunk r is rank r's `input`. `input`
+// may be output's own chunk (output.chunk(n)[rank] of a flat output): the in-place form.
+void all_gather_into_tensor(const at::Tensor& output, const at::Tensor& input, const Group& group);
+// `input` holds n chunks of output.numel() elements; rank r's `output` receives the reduction
+// over the group of chunk r.
+void reduce_scatter_tensor(const at::Tensor& output, const at::Tensor& input, ReduceOp op,
+                           const Group& group);
+// Equal splits: chunk j of the input's dim 0 (divisible by n) goes to rank j; `output` (the
+// input's element count) receives n chunks, chunk r from rank r.
+void all_to_all_single(const at::Tensor& output, const at::Tensor& input, const Group& group);
 
 // Asynchronous forms: issue now, finish on wait().
 Pending all_reduce_async(const at::Tensor& input, ReduceOp op, const Group& group);

@@ -1,8 +1,21 @@
 // The sharding decision cache and its key.
+//
+// Decisions live in one shared map (mutex) keyed by CacheKey. In steady state every kernel call
+// is a hit, and the hit path is per-op overhead the user pays on every call, so each thread also
+// keeps the decisions it has used in a map of its own (ThreadCache): a hit takes no lock, no
+// reference count and touches no cache line another thread writes. The thread's entries own
+// their decisions, so a decision stays alive while its thread uses it even if the shared map is
+// cleared meanwhile. Clearing (clear_sharding_cache, or the size bound) bumps a generation; a
+// thread drops its entries on its next lookup that is not nested in another kernel call, so a
+// decision pointer is never freed under a call that uses it. Hits and misses are counted per
+// thread (written by their thread only), summed by sharding_cache_stats under the mutex.
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include <c10/util/hash.h>
 
@@ -23,39 +36,65 @@ using DecisionMap = std::unordered_map<CacheKey, std::shared_ptr<const Decision>
 // not grow memory forever. Past the limit the cache starts over.
 constexpr size_t kMaxEntries = 1 << 16;
 
-// The shared map, and its generation: bumped whenever the map is cleared.
-std::mutex g_cache_mutex;
+std::mutex g_cache_mutex;  // guards g_cache and counters()
 DecisionMap g_cache;
-std::atomic<uint64_t> g_generation{0};
-std::atomic<int64_t> g_hits{0}, g_misses{0};
+std::atomic<uint64_t> g_generation{0};  // bumped whenever g_cache is cleared
 
-// In steady state every call is a hit, so each thread keeps the decisions it has used in a map of
-// its own: a hit takes no lock and no reference count. The thread's entries own their decisions,
-// so a decision stays alive while its thread uses it even if the shared map is cleared meanwhile;
-// they are dropped (after a clear: new generation) only when no kernel call is in progress on
-// the thread.
+struct Counters {
+  std::vector<ThreadCache*> live;
+  int64_t finished_hits = 0, finished_misses = 0;  // of threads that have exited
+  int64_t base_hits = 0, base_misses = 0;          // totals at the last clear_sharding_cache
+};
+Counters& counters() {
+  static auto* c = new Counters();  // never destroyed: threads may exit during static teardown
+  return *c;
+}
+
+}  // namespace
+
 struct ThreadCache {
-  uint64_t generation = 0;
-  int active_calls = 0;
+  uint64_t generation = g_generation.load();
+  int active_calls = 0;  // CacheSessions open on this thread (nested kernel calls)
   DecisionMap decisions;
   std::unordered_map<const void*, const RuleEntry*> rules;  // by schema address
+  std::atomic<int64_t> hits{0}, misses{0};
+
+  ThreadCache() {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    counters().live.push_back(this);
+  }
+  ~ThreadCache() {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    auto& c = counters();
+    c.finished_hits += hits.load();
+    c.finished_misses += misses.load();
+    c.live.erase(std::find(c.live.begin(), c.live.end(), this));
+  }
 };
+
+namespace {
 
 ThreadCache& thread_cache() {
   thread_local ThreadCache cache;
   return cache;
 }
 
-// Rules looked up by schema address: the hot path must not hash operator names.
-const RuleEntry* rule_for(const c10::OperatorHandle& op) {
-  auto& seen = thread_cache().rules;
-  const void* id = &op.schema();
-  auto it = seen.find(id);
-  if (it != seen.end()) return it->second;
-  const RuleEntry* entry = find_rule(op.schema().operator_name());
-  if (entry != nullptr) seen.emplace(id, entry);
-  return entry;
+// Only the owning thread writes its counters: a plain add, no locked instruction.
+void bump(std::atomic<int64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
+
+std::pair<int64_t, int64_t> total_counts() {  // caller holds g_cache_mutex
+  const auto& c = counters();
+  int64_t hits = c.finished_hits, misses = c.finished_misses;
+  for (const ThreadCache* t : c.live) {
+    hits += t->hits.load(std::memory_order_relaxed);
+    misses += t->misses.load(std::memory_order_relaxed);
+  }
+  return {hits, misses};
+}
+
+constexpr int64_t kTensorListTag = 6;
 
 // Lists are tested last, and only through isList() first: isTensorList/isIntList are out-of-line
 // calls and this runs for every non-tensor argument of every op.
@@ -65,7 +104,7 @@ int64_t type_tag(const c10::IValue& v) {
   if (v.isDouble()) return 3;
   if (v.isBool()) return 4;
   if (v.isComplexDouble()) return 5;
-  if (v.isList()) return v.isTensorList() ? 6 : v.isIntList() ? 7 : 8;
+  if (v.isList()) return v.isTensorList() ? kTensorListTag : v.isIntList() ? 7 : 8;
   if (v.isString()) return 9;
   if (v.isDevice()) return 10;
   return 11;
@@ -108,15 +147,14 @@ void push_value(const c10::IValue& v, c10::SmallVector<int64_t, 12>& words) {
 
 }  // namespace
 
-void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
-                    const CallInputs& inputs, CacheKey& key) {
+void make_cache_key(const c10::OperatorHandle& op, const RuleEntry* rule,
+                    c10::ArrayRef<c10::IValue> args, const CallInputs& inputs, CacheKey& key) {
   key.op = &op.schema();
   key.specs.clear();
   for (const SpecPtr* s : inputs.specs) key.specs.push_back(s->get());
   key.words.clear();
-  const RuleEntry* entry = rule_for(op);
   const std::vector<int>* key_args =
-      entry && entry->options.key_args ? &*entry->options.key_args : nullptr;
+      rule != nullptr && rule->options.key_args ? &*rule->options.key_args : nullptr;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a.isTensor()) {
@@ -130,7 +168,7 @@ void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> ar
     // the value only for key arguments.
     const int64_t tag = type_tag(a);
     key.words.push_back(tag);
-    if (tag == 6) continue;  // a TensorList: its element specs are in the key
+    if (tag == kTensorListTag) continue;  // its element specs are in the key
     if (key_args == nullptr ||
         std::find(key_args->begin(), key_args->end(), static_cast<int>(i)) != key_args->end())
       push_value(a, key.words);
@@ -141,18 +179,27 @@ void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> ar
   key.hash = h;
 }
 
-KernelCallScope::KernelCallScope() { ++thread_cache().active_calls; }
-KernelCallScope::~KernelCallScope() { --thread_cache().active_calls; }
+CacheSession::CacheSession() : cache_(thread_cache()) { ++cache_.active_calls; }
+CacheSession::~CacheSession() { --cache_.active_calls; }
 
-const Decision* cache_lookup(const CacheKey& key) {
-  auto& mine = thread_cache();
+// Rules looked up by schema address: the hot path must not hash operator names.
+const RuleEntry* CacheSession::rule(const c10::OperatorHandle& op) {
+  const void* id = &op.schema();
+  auto it = cache_.rules.find(id);
+  if (it != cache_.rules.end()) return it->second;
+  const RuleEntry* entry = find_rule(op.schema().operator_name());
+  if (entry != nullptr) cache_.rules.emplace(id, entry);
+  return entry;
+}
+
+const Decision* CacheSession::lookup(const CacheKey& key) {
   const uint64_t generation = g_generation.load(std::memory_order_acquire);
-  if (mine.generation != generation && mine.active_calls <= 1) {
-    mine.decisions.clear();
-    mine.generation = generation;
+  if (cache_.generation != generation && cache_.active_calls == 1) {
+    cache_.decisions.clear();
+    cache_.generation = generation;
   }
-  auto it = mine.decisions.find(key);
-  if (it == mine.decisions.end()) {
+  auto it = cache_.decisions.find(key);
+  if (it == cache_.decisions.end()) {
     std::shared_ptr<const Decision> shared;
     {
       std::lock_guard<std::mutex> lock(g_cache_mutex);
@@ -160,16 +207,16 @@ const Decision* cache_lookup(const CacheKey& key) {
       if (found != g_cache.end()) shared = found->second;
     }
     if (!shared) {
-      g_misses.fetch_add(1, std::memory_order_relaxed);
+      bump(cache_.misses);
       return nullptr;
     }
-    it = mine.decisions.emplace(key, std::move(shared)).first;
+    it = cache_.decisions.emplace(key, std::move(shared)).first;
   }
-  g_hits.fetch_add(1, std::memory_order_relaxed);
+  bump(cache_.hits);
   return it->second.get();
 }
 
-void cache_insert(const CacheKey& key, std::shared_ptr<const Decision> decision) {
+void CacheSession::insert(const CacheKey& key, std::shared_ptr<const Decision> decision) {
   {
     std::lock_guard<std::mutex> lock(g_cache_mutex);
     if (g_cache.size() >= kMaxEntries) {
@@ -181,7 +228,7 @@ void cache_insert(const CacheKey& key, std::shared_ptr<const Decision> decision)
     }
     g_cache.emplace(key, decision);
   }
-  thread_cache().decisions.emplace(key, std::move(decision));
+  cache_.decisions.emplace(key, std::move(decision));
 }
 
 }  // namespace detail
@@ -190,16 +237,17 @@ namespace ops {
 
 ShardingCacheStats sharding_cache_stats() {
   std::lock_guard<std::mutex> lock(detail::g_cache_mutex);
-  return {detail::g_hits.load(), detail::g_misses.load(),
-          static_cast<int64_t>(detail::g_cache.size())};
+  const auto [hits, misses] = detail::total_counts();
+  const auto& c = detail::counters();
+  return {hits - c.base_hits, misses - c.base_misses, static_cast<int64_t>(detail::g_cache.size())};
 }
 
 void clear_sharding_cache() {
   std::lock_guard<std::mutex> lock(detail::g_cache_mutex);
   detail::g_cache.clear();
   detail::g_generation.fetch_add(1, std::memory_order_release);
-  detail::g_hits = 0;
-  detail::g_misses = 0;
+  auto& c = detail::counters();
+  std::tie(c.base_hits, c.base_misses) = detail::total_counts();
 }
 
 }  // namespace ops

@@ -52,27 +52,43 @@ struct CacheKey {
   c10::SmallVector<int64_t, 12> words;  // key argument values and argument type tags
   size_t hash = 0;
   bool operator==(const CacheKey& o) const {
-    return hash == o.hash && op == o.op && specs == o.specs && words == o.words;
+    // Element loops, not SmallVector's ==: these are a handful of words and memcmp is a call.
+    if (hash != o.hash || op != o.op || specs.size() != o.specs.size() || words.size() != o.words.size())
+      return false;
+    for (size_t i = 0; i < specs.size(); ++i)
+      if (specs[i] != o.specs[i]) return false;
+    for (size_t i = 0; i < words.size(); ++i)
+      if (words[i] != o.words[i]) return false;
+    return true;
   }
 };
 
-// Fills `key` for this call (the op's rule says which arguments are keys).
-void make_cache_key(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
-                    const CallInputs& inputs, CacheKey& key);
+struct RuleEntry;
 
-// The decision for `key`, or nullptr (a miss: propagate, then cache_insert). The pointer stays
-// valid until the calling thread's outermost kernel call returns, whatever other threads do.
-const Decision* cache_lookup(const CacheKey& key);
-void cache_insert(const CacheKey& key, std::shared_ptr<const Decision> decision);
+// Fills `key` for this call; `rule` (from CacheSession::rule) says which arguments are keys.
+void make_cache_key(const c10::OperatorHandle& op, const RuleEntry* rule,
+                    c10::ArrayRef<c10::IValue> args, const CallInputs& inputs, CacheKey& key);
 
-// Kernel calls in progress on this thread (RAII): a thread's cached decisions are only dropped
-// when none is, so the pointers cache_lookup returned stay valid.
-class KernelCallScope {
+struct ThreadCache;
+
+// The calling thread's share of the decision cache, for one kernel call (RAII; nested calls on
+// one thread each open their own). Looks up the thread's state once per call.
+class CacheSession {
  public:
-  KernelCallScope();
-  ~KernelCallScope();
-  KernelCallScope(const KernelCallScope&) = delete;
-  KernelCallScope& operator=(const KernelCallScope&) = delete;
+  CacheSession();
+  ~CacheSession();
+  CacheSession(const CacheSession&) = delete;
+  CacheSession& operator=(const CacheSession&) = delete;
+
+  // The op's rule, nullptr when it has none.
+  const RuleEntry* rule(const c10::OperatorHandle& op);
+  // The decision for `key`, or nullptr (a miss: propagate, then insert). The pointer stays valid
+  // until the thread's outermost session ends, whatever other threads do to the cache.
+  const Decision* lookup(const CacheKey& key);
+  void insert(const CacheKey& key, std::shared_ptr<const Decision> decision);
+
+ private:
+  ThreadCache& cache_;
 };
 
 }  // namespace dtensor::detail

@@ -1,5 +1,12 @@
 // The dtensor kernel: scan inputs, look up (or propagate) the sharding decision, redistribute,
 // run the op on local shards below autograd, wrap the outputs.
+//
+// Every op on a DTensor pays this on top of the local op, so the cache-hit path avoids what is
+// easy to avoid: no heap allocation of its own (small inline vectors; the mesh membership is in
+// the Decision), no reference counting of specs (CallInputs points at the DTensors' own), one
+// thread-local lookup (CacheSession) and no lock (see cache.cpp). What remains is the boxed call
+// itself, the second dispatch of the local op and the DTensorImpl of each output
+// (bench/README.md, "Dispatch overhead").
 #include "dispatch/kernel.h"
 
 #include <ATen/core/ivalue.h>
@@ -71,18 +78,20 @@ void scan_inputs(const c10::OperatorHandle& op, c10::ArrayRef<c10::IValue> args,
     }
   TORCH_INTERNAL_ASSERT(first != nullptr, "dtensor kernel called without DTensor arguments");
   const DeviceMesh& mesh = first->mesh();
-  inputs.implicit.reserve(plain.size());  // no reallocation: specs point into it
-  for (const auto& p : plain) {
-    check_plain_allowed(op, inputs.args[p.input], *p.tensor);
-    const auto& t = *p.tensor;
-    inputs.implicit.push_back(DTensorSpec::make(
-        mesh, Placements(mesh.ndim(), Replicate{}),
-        TensorMeta{t.sizes().vec(), t.strides().vec(), t.scalar_type()}));
-    inputs.specs[p.input] = &inputs.implicit.back();
+  if (C10_UNLIKELY(!plain.empty())) {
+    inputs.implicit.reserve(plain.size());  // no reallocation: specs point into it
+    for (const auto& p : plain) {
+      check_plain_allowed(op, inputs.args[p.input], *p.tensor);
+      const auto& t = *p.tensor;
+      inputs.implicit.push_back(DTensorSpec::make(
+          mesh, Placements(mesh.ndim(), Replicate{}),
+          TensorMeta{t.sizes().vec(), t.strides().vec(), t.scalar_type()}));
+      inputs.specs[p.input] = &inputs.implicit.back();
+    }
   }
   for (const SpecPtr* s : inputs.specs) {
     const DeviceMesh& other = (*s)->mesh();
-    if (other.id() == mesh.id() || other == mesh) continue;
+    if (C10_LIKELY(other.id() == mesh.id()) || other == mesh) continue;
     TORCH_CHECK_NOT_IMPLEMENTED(false, "dtensor: ", op.schema().name(),
                                 " got DTensors on different meshes (", mesh, " and ", other,
                                 "); cross-mesh ops are not supported: redistribute onto one mesh");
@@ -201,16 +210,16 @@ void dtensor_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
   const size_t base = stack->size() - num_args;
   c10::ArrayRef<c10::IValue> args(stack->data() + base, num_args);
 
-  KernelCallScope scope;
+  CacheSession cache;
   CallInputs inputs;
   scan_inputs(op, args, inputs);
   CacheKey key;
-  make_cache_key(op, args, inputs, key);
-  const Decision* decision = cache_lookup(key);
+  make_cache_key(op, cache.rule(op), args, inputs, key);
+  const Decision* decision = cache.lookup(key);
   std::shared_ptr<const Decision> propagated;  // a miss: this call owns the new decision
   if (decision == nullptr) {
     propagated = propagate(op, args, inputs);
-    cache_insert(key, propagated);
+    cache.insert(key, propagated);
     decision = propagated.get();
   }
   const Decision& d = *decision;

@@ -62,9 +62,18 @@ std::string mpi_error_string(int code) {
   return std::string(text, length);
 }
 
+// Checks on the blocking path run on every collective, which on shared memory can take a few
+// hundred nanoseconds. So the tests are inline and each message is built by a separate
+// never-inlined function, only on failure: TORCH_CHECK's message code in place would keep the
+// compiler from inlining the helpers, and their calls alone were measurable (bench/README.md).
+
+[[noreturn]] C10_NOINLINE void fail_mpi(int code, const char* call) {
+  TORCH_CHECK(false, "dtensor: ", call, " failed: ", mpi_error_string(code));
+}
+
 // Our communicators use MPI_ERRORS_RETURN, so a failing MPI call becomes a c10::Error naming it.
 inline void check_mpi(int code, const char* call) {
-  TORCH_CHECK(code == MPI_SUCCESS, "dtensor: ", call, " failed: ", mpi_error_string(code));
+  if (C10_UNLIKELY(code != MPI_SUCCESS)) fail_mpi(code, call);
 }
 
 bool mpi_finalized() {
@@ -338,7 +347,8 @@ class BlockingCall {
 
 // ---- tensors and types -------------------------------------------------------------------------
 
-MPI_Datatype mpi_datatype(at::ScalarType type) {
+// MPI_DATATYPE_NULL for dtypes MPI cannot carry.
+inline MPI_Datatype mpi_datatype_or_null(at::ScalarType type) {
   switch (type) {
     case at::kFloat: return MPI_FLOAT;
     case at::kDouble: return MPI_DOUBLE;
@@ -350,8 +360,15 @@ MPI_Datatype mpi_datatype(at::ScalarType type) {
     case at::kInt: return MPI_INT32_T;
     case at::kLong: return MPI_INT64_T;
     case at::kBool: return MPI_C_BOOL;
-    default: TORCH_CHECK(false, "dtensor: the MPI process group does not support dtype ", type);
+    default: return MPI_DATATYPE_NULL;
   }
+}
+
+MPI_Datatype mpi_datatype(at::ScalarType type) {
+  const MPI_Datatype datatype = mpi_datatype_or_null(type);
+  TORCH_CHECK(datatype != MPI_DATATYPE_NULL,
+              "dtensor: the MPI process group does not support dtype ", type);
+  return datatype;
 }
 
 MPI_Datatype mpi_datatype(const at::Tensor& tensor) { return mpi_datatype(tensor.scalar_type()); }
@@ -388,7 +405,8 @@ MPI_Op bool_op(RedOpType op) {
   }
 }
 
-Reduction mpi_reduction(const c10d::ReduceOp& reduce_op, at::ScalarType type) {
+// Every reduce op and dtype: checks, the 2-byte ops, bool, average.
+C10_NOINLINE Reduction any_mpi_reduction(const c10d::ReduceOp& reduce_op, at::ScalarType type) {
   RedOpType op = reduce_op.op_;
   TORCH_CHECK(op != RedOpType::PREMUL_SUM && op != RedOpType::UNUSED,
               "dtensor: the MPI process group does not support reduce op ", static_cast<int>(op));
@@ -414,6 +432,19 @@ Reduction mpi_reduction(const c10d::ReduceOp& reduce_op, at::ScalarType type) {
   }
 }
 
+// The common case inline (sum, min or max of float or double; nothing to check), the rest above.
+C10_ALWAYS_INLINE Reduction mpi_reduction(const c10d::ReduceOp& reduce_op, at::ScalarType type) {
+  if (C10_LIKELY(type == at::kFloat || type == at::kDouble)) {
+    switch (reduce_op.op_) {
+      case RedOpType::SUM: return {MPI_SUM, false};
+      case RedOpType::MIN: return {MPI_MIN, false};
+      case RedOpType::MAX: return {MPI_MAX, false};
+      default: break;
+    }
+  }
+  return any_mpi_reduction(reduce_op, type);
+}
+
 // x / size in place without ATen (a scalar division would allocate). Dividing in float is
 // correctly rounded for the 2-byte types, so only double needs a wider type.
 template <typename T>
@@ -434,7 +465,17 @@ void divide_by(const at::Tensor& tensor, int divisor) {
   }
 }
 
-void check_tensor(const at::Tensor& tensor, const char* op) {
+// A checked tensor as MPI sees it: base address, element count, datatype and size in bytes. Taken
+// once per tensor and call, since TensorImpl::data() re-validates the storage every time.
+struct Buffer {
+  char* data;
+  int count;
+  MPI_Datatype type;
+  size_t nbytes;
+};
+
+// Raises the error that check_tensor found.
+[[noreturn]] C10_NOINLINE void fail_tensor(const at::Tensor& tensor, const char* op) {
   TORCH_CHECK(tensor.defined(), "dtensor: MPI ", op, ": undefined tensor");
   TORCH_CHECK(tensor.device().is_cpu(), "MPI process group needs CPU tensors; got ",
               tensor.device(), " in ", op);
@@ -443,17 +484,40 @@ void check_tensor(const at::Tensor& tensor, const char* op) {
               ", strides ", tensor.strides(), ")");
   TORCH_CHECK(tensor.numel() <= INT_MAX, "dtensor: MPI ", op, ": ", tensor.numel(),
               " elements exceed MPI's int count");
-  mpi_datatype(tensor.scalar_type());  // rejects unsupported dtypes
+  mpi_datatype(tensor.scalar_type());  // raises for unsupported dtypes
+  TORCH_INTERNAL_ASSERT(false, "fail_tensor on a valid tensor");
 }
 
-void check_same_dtype(const at::Tensor& a, const at::Tensor& b, const char* op) {
-  TORCH_CHECK(a.scalar_type() == b.scalar_type(), "dtensor: MPI ", op,
-              ": input and output dtypes differ (", a.scalar_type(), " vs ", b.scalar_type(), ")");
+C10_ALWAYS_INLINE Buffer check_tensor(const at::Tensor& tensor, const char* op) {
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  if (C10_LIKELY(tensor.defined() && tensor.device().is_cpu() && tensor.is_contiguous() &&
+                 tensor.numel() <= INT_MAX)) {
+    type = mpi_datatype_or_null(tensor.scalar_type());
+  }
+  if (C10_UNLIKELY(type == MPI_DATATYPE_NULL)) fail_tensor(tensor, op);
+  const int64_t numel = tensor.numel();
+  return {static_cast<char*>(tensor.data_ptr()), static_cast<int>(numel), type,
+          static_cast<size_t>(numel) * tensor.element_size()};
 }
 
-void check_numel(const at::Tensor& tensor, int64_t expected, const char* what, const char* op) {
-  TORCH_CHECK(tensor.numel() == expected, "dtensor: MPI ", op, ": ", what, " has ", tensor.numel(),
-              " elements, expected ", expected);
+[[noreturn]] C10_NOINLINE void fail_dtype(const at::Tensor& a, const at::Tensor& b,
+                                          const char* op) {
+  TORCH_CHECK(false, "dtensor: MPI ", op, ": input and output dtypes differ (", a.scalar_type(),
+              " vs ", b.scalar_type(), ")");
+}
+
+inline void check_same_dtype(const at::Tensor& a, const at::Tensor& b, const char* op) {
+  if (C10_UNLIKELY(a.scalar_type() != b.scalar_type())) fail_dtype(a, b, op);
+}
+
+[[noreturn]] C10_NOINLINE void fail_numel(int64_t numel, int64_t expected, const char* what,
+                                          const char* op) {
+  TORCH_CHECK(false, "dtensor: MPI ", op, ": ", what, " has ", numel, " elements, expected ",
+              expected);
+}
+
+inline void check_numel(int64_t numel, int64_t expected, const char* what, const char* op) {
+  if (C10_UNLIKELY(numel != expected)) fail_numel(numel, expected, what, op);
 }
 
 // `role` names the rank argument in the message: root, destination or source.
@@ -464,22 +528,24 @@ void check_rank(int64_t rank, int size, const char* role, const char* op) {
 
 int count(const at::Tensor& tensor) { return static_cast<int>(tensor.numel()); }
 
-void check_disjoint(const at::Tensor& a, const at::Tensor& b, const char* op) {
-  const auto a_begin = reinterpret_cast<uintptr_t>(a.data_ptr());
-  const auto b_begin = reinterpret_cast<uintptr_t>(b.data_ptr());
-  TORCH_CHECK(a.nbytes() == 0 || b.nbytes() == 0 || a_begin + a.nbytes() <= b_begin ||
-                  b_begin + b.nbytes() <= a_begin,
-              "dtensor: MPI ", op, ": input and output overlap");
+[[noreturn]] C10_NOINLINE void fail_overlap(const char* op) {
+  TORCH_CHECK(false, "dtensor: MPI ", op, ": input and output overlap");
+}
+
+inline void check_disjoint(const Buffer& a, const Buffer& b, const char* op) {
+  if (C10_UNLIKELY(a.nbytes != 0 && b.nbytes != 0 && a.data + a.nbytes > b.data &&
+                   b.data + b.nbytes > a.data)) {
+    fail_overlap(op);
+  }
 }
 
 // MPI forbids overlapping send and receive buffers. The one legal overlap, `block` already sitting
 // at slot `index` of `whole`, is what MPI_IN_PLACE expresses.
-void* block_or_in_place(const at::Tensor& block, const at::Tensor& whole, int index,
-                        const char* op) {
-  const char* slot = static_cast<const char*>(whole.data_ptr()) + index * block.nbytes();
-  if (block.data_ptr() == slot) return MPI_IN_PLACE;
+inline void* block_or_in_place(const Buffer& block, const Buffer& whole, int index,
+                               const char* op) {
+  if (block.data == whole.data + index * block.nbytes) return MPI_IN_PLACE;
   check_disjoint(block, whole, op);
-  return block.data_ptr();
+  return block.data;
 }
 
 at::Tensor& single_tensor(std::vector<at::Tensor>& tensors, const char* op) {
@@ -745,109 +811,104 @@ milliseconds ProcessGroupMPI::timeout() const { return state_->timeout; }
 // ---- blocking fast path ------------------------------------------------------------------------
 // Checks, one MPI call, no allocation: TORCH_CHECK builds its message only on failure.
 
-void ProcessGroupMPI::allreduce_blocking(at::Tensor& tensor, c10d::ReduceOp op) {
-  check_tensor(tensor, "allreduce");
+void ProcessGroupMPI::allreduce_blocking(const at::Tensor& tensor, const c10d::ReduceOp& op) {
+  const Buffer buffer = check_tensor(tensor, "allreduce");
   const Reduction reduction = mpi_reduction(op, tensor.scalar_type());
   {
     BlockingCall call(*state_, "allreduce");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), count(tensor), mpi_datatype(tensor),
-                            reduction.op, state_->comm),
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer.data, buffer.count, buffer.type, reduction.op,
+                            state_->comm),
               "MPI_Allreduce");
   }
   if (reduction.average) divide_by(tensor, size_);
 }
 
-void ProcessGroupMPI::allreduce_blocking(const at::Tensor& input, at::Tensor& output,
-                                         c10d::ReduceOp op) {
-  check_tensor(input, "allreduce");
-  check_tensor(output, "allreduce");
+void ProcessGroupMPI::allreduce_blocking(const at::Tensor& input, const at::Tensor& output,
+                                         const c10d::ReduceOp& op) {
+  if (input.is_same(output)) return allreduce_blocking(output, op);  // checks it once
+  const Buffer in = check_tensor(input, "allreduce");
+  const Buffer out = check_tensor(output, "allreduce");
   check_same_dtype(input, output, "allreduce");
-  check_numel(output, input.numel(), "output", "allreduce");
-  // MPI forbids aliased send and receive buffers: the same tensor is the in-place form.
+  check_numel(out.count, in.count, "output", "allreduce");
+  // MPI forbids aliased send and receive buffers: the same memory is the in-place form.
   const void* send = MPI_IN_PLACE;
-  if (input.data_ptr() != output.data_ptr()) {
-    check_disjoint(input, output, "allreduce");
-    send = input.data_ptr();
+  if (in.data != out.data) {
+    check_disjoint(in, out, "allreduce");
+    send = in.data;
   }
   const Reduction reduction = mpi_reduction(op, output.scalar_type());
   {
     BlockingCall call(*state_, "allreduce");
-    check_mpi(MPI_Allreduce(send, output.data_ptr(), count(output), mpi_datatype(output),
-                            reduction.op, state_->comm),
+    check_mpi(MPI_Allreduce(send, out.data, out.count, out.type, reduction.op, state_->comm),
               "MPI_Allreduce");
   }
   if (reduction.average) divide_by(output, size_);
 }
 
-void ProcessGroupMPI::allgather_blocking(const at::Tensor& input, at::Tensor& output) {
-  check_tensor(input, "allgather");
-  check_tensor(output, "allgather");
+void ProcessGroupMPI::allgather_blocking(const at::Tensor& input, const at::Tensor& output) {
+  const Buffer in = check_tensor(input, "allgather");
+  const Buffer out = check_tensor(output, "allgather");
   check_same_dtype(input, output, "allgather");
-  check_numel(output, input.numel() * size_, "output", "allgather");
-  void* send = block_or_in_place(input, output, rank_, "allgather");
-  const MPI_Datatype type = mpi_datatype(input);
+  check_numel(out.count, int64_t{in.count} * size_, "output", "allgather");
+  void* send = block_or_in_place(in, out, rank_, "allgather");
   BlockingCall call(*state_, "allgather");
-  check_mpi(MPI_Allgather(send, count(input), type, output.data_ptr(), count(input), type,
-                          state_->comm),
+  check_mpi(MPI_Allgather(send, in.count, in.type, out.data, in.count, in.type, state_->comm),
             "MPI_Allgather");
 }
 
-void ProcessGroupMPI::reduce_scatter_blocking(const at::Tensor& input, at::Tensor& output,
-                                              c10d::ReduceOp op) {
-  check_tensor(input, "reduce_scatter");
-  check_tensor(output, "reduce_scatter");
+void ProcessGroupMPI::reduce_scatter_blocking(const at::Tensor& input, const at::Tensor& output,
+                                              const c10d::ReduceOp& op) {
+  const Buffer in = check_tensor(input, "reduce_scatter");
+  const Buffer out = check_tensor(output, "reduce_scatter");
   check_same_dtype(input, output, "reduce_scatter");
-  check_numel(input, output.numel() * size_, "input", "reduce_scatter");
-  check_disjoint(input, output, "reduce_scatter");
+  check_numel(in.count, int64_t{out.count} * size_, "input", "reduce_scatter");
+  check_disjoint(in, out, "reduce_scatter");
   const Reduction reduction = mpi_reduction(op, output.scalar_type());
   {
     BlockingCall call(*state_, "reduce_scatter");
-    check_mpi(MPI_Reduce_scatter_block(input.data_ptr(), output.data_ptr(), count(output),
-                                       mpi_datatype(output), reduction.op, state_->comm),
+    check_mpi(MPI_Reduce_scatter_block(in.data, out.data, out.count, out.type, reduction.op,
+                                       state_->comm),
               "MPI_Reduce_scatter_block");
   }
   if (reduction.average) divide_by(output, size_);
 }
 
-void ProcessGroupMPI::alltoall_blocking(const at::Tensor& input, at::Tensor& output) {
-  check_tensor(input, "alltoall");
-  check_tensor(output, "alltoall");
+void ProcessGroupMPI::alltoall_blocking(const at::Tensor& input, const at::Tensor& output) {
+  const Buffer in = check_tensor(input, "alltoall");
+  const Buffer out = check_tensor(output, "alltoall");
   check_same_dtype(input, output, "alltoall");
-  check_numel(output, input.numel(), "output", "alltoall");
+  check_numel(out.count, in.count, "output", "alltoall");
   TORCH_CHECK(input.dim() > 0 && input.size(0) % size_ == 0, "dtensor: MPI alltoall: dim 0 of ",
               input.sizes(), " does not split evenly over ", size_, " ranks");
-  check_disjoint(input, output, "alltoall");
-  const int block = count(input) / size_;
-  const MPI_Datatype type = mpi_datatype(input);
+  check_disjoint(in, out, "alltoall");
+  const int block = in.count / size_;
   BlockingCall call(*state_, "alltoall");
-  check_mpi(MPI_Alltoall(input.data_ptr(), block, type, output.data_ptr(), block, type,
-                         state_->comm),
+  check_mpi(MPI_Alltoall(in.data, block, in.type, out.data, block, in.type, state_->comm),
             "MPI_Alltoall");
 }
 
-void ProcessGroupMPI::broadcast_blocking(at::Tensor& tensor, int root) {
-  check_tensor(tensor, "broadcast");
+void ProcessGroupMPI::broadcast_blocking(const at::Tensor& tensor, int root) {
+  const Buffer buffer = check_tensor(tensor, "broadcast");
   check_rank(root, size_, "root", "broadcast");
   BlockingCall call(*state_, "broadcast");
-  check_mpi(MPI_Bcast(tensor.data_ptr(), count(tensor), mpi_datatype(tensor), root, state_->comm),
-            "MPI_Bcast");
+  check_mpi(MPI_Bcast(buffer.data, buffer.count, buffer.type, root, state_->comm), "MPI_Bcast");
 }
 
-void ProcessGroupMPI::scatter_blocking(const at::Tensor& input, at::Tensor& output, int root) {
-  check_tensor(output, "scatter");
+void ProcessGroupMPI::scatter_blocking(const at::Tensor& input, const at::Tensor& output,
+                                       int root) {
+  const Buffer out = check_tensor(output, "scatter");
   check_rank(root, size_, "root", "scatter");
   void* send = nullptr;  // significant at the root only
-  void* receive = output.data_ptr();
+  void* receive = out.data;
   if (rank_ == root) {
-    check_tensor(input, "scatter");
+    const Buffer in = check_tensor(input, "scatter");
     check_same_dtype(input, output, "scatter");
-    check_numel(input, output.numel() * size_, "input", "scatter");
-    send = input.data_ptr();
-    receive = block_or_in_place(output, input, root, "scatter");
+    check_numel(in.count, int64_t{out.count} * size_, "input", "scatter");
+    send = in.data;
+    receive = block_or_in_place(out, in, root, "scatter");
   }
-  const MPI_Datatype type = mpi_datatype(output);
   BlockingCall call(*state_, "scatter");
-  check_mpi(MPI_Scatter(send, count(output), type, receive, count(output), type, root,
+  check_mpi(MPI_Scatter(send, out.count, out.type, receive, out.count, out.type, root,
                         state_->comm),
             "MPI_Scatter");
 }
@@ -915,11 +976,11 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::allgather(
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::_allgather_base(
     at::Tensor& output, at::Tensor& input, const c10d::AllgatherOptions& opts) {
-  check_tensor(input, "_allgather_base");
-  check_tensor(output, "_allgather_base");
+  const Buffer in = check_tensor(input, "_allgather_base");
+  const Buffer out = check_tensor(output, "_allgather_base");
   check_same_dtype(input, output, "_allgather_base");
-  check_numel(output, input.numel() * size_, "output", "_allgather_base");
-  void* send = block_or_in_place(input, output, rank_, "_allgather_base");
+  check_numel(out.count, int64_t{in.count} * size_, "output", "_allgather_base");
+  void* send = block_or_in_place(in, out, rank_, "_allgather_base");
   auto work = make_work(state_, c10d::OpType::_ALLGATHER_BASE, "_allgather_base", opts.timeout,
                         {output});
   work->keep(input);
@@ -953,11 +1014,11 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::reduce_scatter(
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::_reduce_scatter_base(
     at::Tensor& output, at::Tensor& input, const c10d::ReduceScatterOptions& opts) {
-  check_tensor(input, "_reduce_scatter_base");
-  check_tensor(output, "_reduce_scatter_base");
+  const Buffer in = check_tensor(input, "_reduce_scatter_base");
+  const Buffer out = check_tensor(output, "_reduce_scatter_base");
   check_same_dtype(input, output, "_reduce_scatter_base");
-  check_numel(input, output.numel() * size_, "input", "_reduce_scatter_base");
-  check_disjoint(input, output, "_reduce_scatter_base");
+  check_numel(in.count, int64_t{out.count} * size_, "input", "_reduce_scatter_base");
+  check_disjoint(in, out, "_reduce_scatter_base");
   const Reduction reduction = mpi_reduction(opts.reduceOp, output.scalar_type());
   auto work = make_work(state_, c10d::OpType::_REDUCE_SCATTER_BASE, "_reduce_scatter_base",
                         opts.timeout, {output});
@@ -974,20 +1035,20 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::_reduce_scatter_base(
 c10::intrusive_ptr<c10d::Work> ProcessGroupMPI::alltoall_base(
     at::Tensor& output, at::Tensor& input, std::vector<int64_t>& output_split_sizes,
     std::vector<int64_t>& input_split_sizes, const c10d::AllToAllOptions& opts) {
-  check_tensor(input, "alltoall_base");
-  check_tensor(output, "alltoall_base");
+  const Buffer in = check_tensor(input, "alltoall_base");
+  const Buffer out = check_tensor(output, "alltoall_base");
   check_same_dtype(input, output, "alltoall_base");
   TORCH_CHECK(input.dim() > 0 && input.sizes().slice(1) == output.sizes().slice(1),
               "dtensor: MPI alltoall_base splits dim 0 of tensors that agree on the other dims; "
               "got ", input.sizes(), " and ", output.sizes());
-  check_disjoint(input, output, "alltoall_base");
+  check_disjoint(in, out, "alltoall_base");
   auto work = make_work(state_, c10d::OpType::ALLTOALL_BASE, "alltoall_base", opts.timeout,
                         {output});
   work->keep(input);
   work->keep(output);
   const MPI_Datatype type = mpi_datatype(input);
   if (input_split_sizes.empty() && output_split_sizes.empty()) {
-    check_numel(output, input.numel(), "output", "alltoall_base");
+    check_numel(out.count, in.count, "output", "alltoall_base");
     TORCH_CHECK(input.size(0) % size_ == 0, "dtensor: MPI alltoall_base: dim 0 of ",
                 input.sizes(), " does not split evenly over ", size_, " ranks");
     const int block = count(input) / size_;

@@ -49,10 +49,12 @@ class DTensorImpl final : public c10::TensorImpl {
   mutable std::optional<comm::Pending> pending_;
 };
 
-// nullptr when `t` is not a DTensor.
+// nullptr when `t` is not a DTensor. On every argument of every op: the key set to test is a
+// constant (DispatchKeySet::has(key) builds it from the key on each call).
 inline DTensorImpl* dtensor_impl(const at::Tensor& t) {
+  constexpr c10::DispatchKeySet kDTensorKey(c10::DispatchKey::PrivateUse1);
   auto* impl = t.unsafeGetTensorImpl();
-  if (impl == nullptr || !impl->key_set().has(c10::DispatchKey::PrivateUse1)) return nullptr;
+  if (impl == nullptr || !impl->key_set().has_all(kDTensorKey)) return nullptr;
   return static_cast<DTensorImpl*>(impl);
 }
 

@@ -1,5 +1,10 @@
 // The collective layer on Gloo: values against what each rank can compute locally, for every
-// function, reduce op and world size, including the compositions Gloo lacks natively.
+// function, reduce op and world size, including the compositions Gloo lacks natively. The same
+// layer on MPI: tests/mpi/test_comm_mpi.cpp.
+#include <map>
+
+#include <c10/core/InferenceMode.h>
+
 #include <dtensor/comm.h>
 #include <dtensor/device_mesh.h>
 #include <dtensor/runtime.h>
@@ -175,5 +180,112 @@ TEST(Collectives, EveryMeshDimOfTwoByTwo) {
       EXPECT_TRUE(all_to_all(x, 0, 1, g).equal(
           at::cat(std::vector<at::Tensor>{ins[0].chunk(2, 0)[me], ins[1].chunk(2, 0)[me]}, 1)));
     }
+  });
+}
+
+// The forms writing into caller-owned tensors against the allocating forms and local references,
+// with flat and stacked layouts, in-place gathering, non-contiguous inputs, bool and inference
+// tensors.
+TEST(Collectives, IntoCallerTensorsMatchAllocatingForms) {
+  for (int n : {1, 2, 3}) {
+    run_world(n, [n](int rank) {
+      auto g = dtensor::world_group();
+      // all_reduce_ in place, every op.
+      for (auto op : {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Max, ReduceOp::Min, ReduceOp::Product}) {
+        auto t = input_of(rank, {3, 5});
+        all_reduce_(t, op, g);
+        EXPECT_TRUE(t.allclose(all_reduce(input_of(rank, {3, 5}), op, g))) << reduce_op_name(op);
+      }
+      // all_gather_into_tensor: a flat [n * 6] and a stacked [n, 2, 3] output; then in place.
+      auto x = input_of(rank, {2, 3});
+      auto flat = at::empty({n * 6}, at::kDouble);
+      all_gather_into_tensor(flat, x, g);
+      EXPECT_TRUE(flat.equal(at::cat(all_inputs(n, {2, 3})).view({-1})));
+      auto stacked = at::empty({n, 2, 3}, at::kDouble);
+      all_gather_into_tensor(stacked, x.t().contiguous().t(), g);  // strided input: copied first
+      EXPECT_TRUE(stacked.equal(at::stack(all_inputs(n, {2, 3}))));
+      auto whole = at::zeros({n * 6}, at::kDouble);
+      whole.narrow(0, rank * 6, 6).copy_(x.view({-1}));
+      all_gather_into_tensor(whole, whole.narrow(0, rank * 6, 6), g);
+      EXPECT_TRUE(whole.equal(flat));
+      // reduce_scatter_tensor: [n * 2, 3] in, [2, 3] out, every op.
+      for (auto op : {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Max, ReduceOp::Min, ReduceOp::Product}) {
+        auto in = input_of(rank, {n * 2, 3});
+        auto out = at::empty({2, 3}, at::kDouble);
+        reduce_scatter_tensor(out, in, op, g);
+        EXPECT_TRUE(out.allclose(reduce_scatter(in, 0, op, g))) << reduce_op_name(op);
+      }
+      // all_to_all_single: chunk j of dim 0 to rank j.
+      auto in = input_of(rank, {n * 2, 3});
+      auto out = at::empty({n * 2, 3}, at::kDouble);
+      all_to_all_single(out, in, g);
+      std::vector<at::Tensor> pieces;
+      for (int src = 0; src < n; ++src) pieces.push_back(input_of(src, {n * 2, 3}).chunk(n)[rank]);
+      EXPECT_TRUE(out.equal(at::cat(pieces)));
+      // bool travels as bytes and comes back into the caller's bool tensor.
+      auto flags = at::arange(4).remainder(2).eq(rank % 2);
+      auto any = flags.clone();
+      all_reduce_(any, ReduceOp::Sum, g);
+      EXPECT_TRUE(any.equal(all_reduce(flags, ReduceOp::Sum, g)));
+      auto gathered = at::empty({n * 4}, at::kBool);
+      all_gather_into_tensor(gathered, flags, g);
+      EXPECT_TRUE(gathered.equal(all_gather(flags, 0, g)));
+      // Inference tensors: Gloo fills an inference output from a normal staging buffer.
+      {
+        c10::InferenceMode inference;
+        auto out_inference = at::empty({n * 6}, at::kDouble);
+        all_gather_into_tensor(out_inference, x, g);
+        EXPECT_TRUE(out_inference.is_inference());
+        EXPECT_TRUE(out_inference.equal(flat));
+        auto y = at::ones({3});
+        all_reduce_(y, ReduceOp::Sum, g);
+        EXPECT_TRUE(y.equal(at::full({3}, double(n))));
+      }
+      // Empty tensors move nothing and leave the output empty.
+      auto none = at::empty({0, 3}, at::kDouble);
+      all_gather_into_tensor(at::empty({0}, at::kDouble), none, g);
+      all_to_all_single(at::empty({0, 3}, at::kDouble), none, g);
+    });
+  }
+}
+
+TEST(Collectives, IntoCallerTensorsRejectBadArguments) {
+  run_world(2, [](int) {
+    auto g = dtensor::world_group();
+    auto x = at::ones({4});
+    EXPECT_THROW_MSG(all_gather_into_tensor(at::empty({8}, at::kFloat), x.to(at::kDouble), g),
+                     c10::TypeError, "same dtype");
+    EXPECT_THROW_MSG(all_gather_into_tensor(at::empty({7}), x, g), c10::ValueError,
+                     "the output has 7 elements, expected 8");
+    EXPECT_THROW_MSG(all_gather_into_tensor(at::empty({8, 2}).select(1, 0), x, g), c10::ValueError,
+                     "must be contiguous");
+    EXPECT_THROW_MSG(reduce_scatter_tensor(at::empty({2}), at::ones({5}), ReduceOp::Sum, g),
+                     c10::ValueError, "do not split evenly over the group size 2");
+    EXPECT_THROW_MSG(reduce_scatter_tensor(at::empty({3}), x, ReduceOp::Sum, g), c10::ValueError,
+                     "expected 2");
+    EXPECT_THROW_MSG(all_to_all_single(at::empty({3, 2}), at::ones({3, 2}), g), c10::ValueError,
+                     "must be divisible by the group size 2");
+    EXPECT_THROW_MSG(all_reduce_(at::ones({4, 4}).t(), ReduceOp::Sum, g), c10::ValueError,
+                     "must be contiguous");
+    EXPECT_THROW_MSG(all_reduce_(at::ones({4}, at::kLong), ReduceOp::Avg, g), c10::Error,
+                     "needs a floating point");
+    EXPECT_THROW_MSG(all_reduce_(x, ReduceOp::Sum, Group()), c10::Error, "no process group");
+  });
+}
+
+TEST(Collectives, IntoCallerTensorsAreOneLogicalCollectiveEach) {
+  run_world(2, [](int) {
+    auto g = dtensor::world_group();
+    std::map<std::string, int> seen;
+    int h = add_observer([&](const char* name, int64_t) { ++seen[name]; });
+    auto x = at::ones({4});
+    all_reduce_(x, ReduceOp::Sum, g);
+    all_gather_into_tensor(at::empty({8}), x, g);
+    reduce_scatter_tensor(at::empty({2}), x, ReduceOp::Sum, g);  // all_to_all + sum on Gloo
+    all_to_all_single(at::empty({4}), x, g);
+    all_reduce_(at::ones({2}, at::kBool), ReduceOp::Sum, g);  // via bytes: still one
+    remove_observer(h);
+    EXPECT_EQ(seen, (std::map<std::string, int>{{"all_reduce", 2}, {"reduce_scatter", 1},
+                                                 {"all_gather", 1}, {"all_to_all", 1}}));
   });
 }

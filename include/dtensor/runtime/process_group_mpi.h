@@ -6,8 +6,10 @@
 //   real asynchronous Work: the operation is started with a non-blocking MPI call and Work::wait()
 //   drives it to completion, raising a c10::Error once the group timeout has passed;
 // * the *_blocking methods, used by dtensor's collective layer, run the blocking MPI collective on
-//   the calling thread with no allocation: on one node, shared-memory MPI answers in about a
+//   the calling thread with no allocation: on one node, shared-memory MPI answers in well under a
 //   microsecond and a hand-off to a worker thread would cost more than the collective itself.
+//   For the same reason they inspect each tensor once and add only a few nanoseconds of argument
+//   checks to the MPI call (bench/README.md, "Collectives").
 //   A watchdog thread bounds them: a blocking call that outlives the timeout aborts the job with a
 //   message naming the collective, the group and the rank (MPI cannot cancel a collective).
 #pragma once
@@ -19,7 +21,9 @@
 
 namespace dtensor {
 
-class ProcessGroupMPI : public c10d::ProcessGroup {
+// Final: the collective layer recognises MPI groups by their exact type (cheaper than a
+// dynamic_cast on every collective).
+class ProcessGroupMPI final : public c10d::ProcessGroup {
  public:
   // Initialises MPI (MPI_THREAD_MULTIPLE) on first use and returns the MPI_COMM_WORLD group.
   static c10::intrusive_ptr<ProcessGroupMPI> create_world(std::chrono::milliseconds timeout);
@@ -31,16 +35,21 @@ class ProcessGroupMPI : public c10d::ProcessGroup {
   const std::string getBackendName() const override { return "mpi"; }
   std::chrono::milliseconds timeout() const;
 
-  // Blocking fast path. Tensors are contiguous CPU tensors of equal dtype.
-  void allreduce_blocking(at::Tensor& tensor, c10d::ReduceOp op);  // in place
+  // Blocking fast path. Tensors are contiguous CPU tensors of equal dtype; outputs are written
+  // through the (const) tensor handle, as with ATen's out= arguments.
+  void allreduce_blocking(const at::Tensor& tensor, const c10d::ReduceOp& op);  // in place
   // Out of place: `output` (same dtype and numel as `input`, disjoint from it, or the very same
-  // tensor for in place) receives the reduction; `input` is left as it was.
-  void allreduce_blocking(const at::Tensor& input, at::Tensor& output, c10d::ReduceOp op);
-  void allgather_blocking(const at::Tensor& input, at::Tensor& output);   // output: size*input, dim 0
-  void reduce_scatter_blocking(const at::Tensor& input, at::Tensor& output, c10d::ReduceOp op);
-  void alltoall_blocking(const at::Tensor& input, at::Tensor& output);    // equal dim-0 splits
-  void broadcast_blocking(at::Tensor& tensor, int root);
-  void scatter_blocking(const at::Tensor& input /*size*output, on root*/, at::Tensor& output, int root);
+  // memory for in place) receives the reduction; `input` is left as it was.
+  void allreduce_blocking(const at::Tensor& input, const at::Tensor& output,
+                          const c10d::ReduceOp& op);
+  // output: size x input elements, rank order; `input` may be output's own slot (in place).
+  void allgather_blocking(const at::Tensor& input, const at::Tensor& output);
+  void reduce_scatter_blocking(const at::Tensor& input, const at::Tensor& output,
+                               const c10d::ReduceOp& op);
+  void alltoall_blocking(const at::Tensor& input, const at::Tensor& output);  // equal dim-0 splits
+  void broadcast_blocking(const at::Tensor& tensor, int root);
+  void scatter_blocking(const at::Tensor& input /*size*output, on root*/, const at::Tensor& output,
+                        int root);
   void barrier_blocking();
 
   // c10d asynchronous API.
