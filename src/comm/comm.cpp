@@ -116,11 +116,13 @@ bool is_leading(const at::Tensor& t, int64_t dim) {
 }
 
 // Large outputs get memory of their own. glibc maps every allocation of 32 MiB and more afresh
-// (its largest mmap threshold), and faulting such a buffer in 4 KiB pages can cost as much as the
-// collective itself: writing a fresh 64 MiB buffer took ~31 ms with 4 KiB pages and ~5 ms with
-// 2 MiB pages on our 2-core VM (bench/README.md). Such outputs are therefore 2 MiB-aligned and
-// advised to use transparent huge pages, which the kernel honours when
-// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always".
+// (its largest mmap threshold), and faulting such a buffer in 4 KiB pages can cost more than the
+// collective itself: a 64 MiB MPI all_to_all took 5.8 ms into a reused output, 35 ms into a fresh
+// at::empty one and 8.5 ms into a fresh huge-page one on our 2-core VM (bench/README.md,
+// "Collectives"). Such outputs are therefore 2 MiB-aligned and advised to use transparent huge
+// pages, which the kernel honours when /sys/kernel/mm/transparent_hugepage/enabled is "madvise"
+// or "always". Callers that repeat a collective avoid the faults altogether by passing a reused
+// output (all_reduce_, all_gather_into_tensor, reduce_scatter_tensor, all_to_all_single).
 constexpr size_t kHugePageOutputBytes = size_t{32} << 20;
 constexpr size_t kHugePage = size_t{2} << 20;
 
