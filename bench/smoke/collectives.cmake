@@ -1,0 +1,10 @@
+# bench_collectives on 2 MPI ranks.
+include(${CMAKE_CURRENT_LIST_DIR}/run.cmake)
+smoke_run(${MPIEXEC} --oversubscribe -np 2 ${BENCH} --max-bytes 4096 --repeats 1 --min-block-ms 1)
+smoke_json(backend backend)
+string(JSON records LENGTH "${out}" results)
+# 4 ops x 2 sizes (1 KiB, 4 KiB) x 4 paths (dtensor, raw_mpi, dtensor_alloc, raw_mpi_alloc)
+if(NOT backend STREQUAL "mpi" OR NOT records EQUAL 32)
+  message(FATAL_ERROR "expected 32 records from the mpi backend, got ${records} from ${backend}")
+endif()
+message(STATUS "bench_collectives smoke: ${records} records\n${err}")
