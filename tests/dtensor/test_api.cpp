@@ -8,10 +8,12 @@
 #include <dtensor/dtensor.h>
 
 #include "harness/expect.h"
+#include "harness/layout.h"
 #include "harness/multiprocess.h"
 
 using namespace dtensor;
 using dtensor::debug::CommDebugMode;
+using dtensor::testing::piece;
 using dtensor::testing::run_world;
 using Counts = std::map<std::string, int64_t>;
 
@@ -35,18 +37,6 @@ at::Tensor integers(at::IntArrayRef shape, uint64_t seed) {
   return at::randint(-9, 10, shape, gen, at::TensorOptions().dtype(at::kLong)).to(at::kFloat);
 }
 
-// torch.chunk piece of `full` at mesh coordinate `coord` (outer mesh dims first).
-at::Tensor piece(const at::Tensor& full, const Placements& placements, const DeviceMesh& mesh,
-                 const std::vector<int64_t>& coord) {
-  at::Tensor x = full;
-  for (size_t m = 0; m < placements.size(); ++m) {
-    if (!placements[m].is_shard()) continue;
-    const int64_t d = placements[m].normalized(x.dim()).shard_dim();
-    auto chunks = x.chunk(mesh.size(static_cast<int64_t>(m)), d);
-    x = coord[m] < static_cast<int64_t>(chunks.size()) ? chunks[coord[m]] : x.narrow(d, 0, 0);
-  }
-  return x;
-}
 
 std::vector<int64_t> strides(const at::Tensor& t) { return t.strides().vec(); }
 

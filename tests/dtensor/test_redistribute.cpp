@@ -9,10 +9,12 @@
 
 #include "../../src/redistribute/redistribute.h"  // the internal Replicate -> Partial step
 #include "harness/expect.h"
+#include "harness/layout.h"
 #include "harness/multiprocess.h"
 
 using namespace dtensor;
 using dtensor::debug::CommDebugMode;
+using dtensor::testing::piece;
 using dtensor::testing::run_world;
 using Counts = std::map<std::string, int64_t>;
 
@@ -25,20 +27,6 @@ at::Tensor integers(at::IntArrayRef shape, uint64_t seed, at::ScalarType dtype =
   return at::randint(-4, 5, shape, gen, at::TensorOptions().dtype(at::kLong)).to(dtype);
 }
 
-// The block of `full` held at mesh coordinate `coord` under `placements` (Partial/Replicate keep
-// everything): torch.chunk along each Shard dim, outer mesh dims first. Written with at::chunk,
-// independently of the library's own layout arithmetic.
-at::Tensor piece(const at::Tensor& full, const Placements& placements, const DeviceMesh& mesh,
-                 const std::vector<int64_t>& coord) {
-  at::Tensor x = full;
-  for (size_t m = 0; m < placements.size(); ++m) {
-    if (!placements[m].is_shard()) continue;
-    const int64_t d = placements[m].normalized(x.dim()).shard_dim();
-    auto chunks = x.chunk(mesh.size(static_cast<int64_t>(m)), d);
-    x = coord[m] < static_cast<int64_t>(chunks.size()) ? chunks[coord[m]] : x.narrow(d, 0, 0);
-  }
-  return x;
-}
 
 Placements without_partial(Placements p) {
   for (auto& x : p)

@@ -7,12 +7,15 @@
 #include <dtensor/dtensor.h>
 
 #include "harness/expect.h"
+#include "harness/layout.h"
 #include "harness/multiprocess.h"
 #include "harness/op_check.h"
 
 using namespace dtensor;
 using dtensor::testing::check_op;
 using dtensor::testing::OpCase;
+using dtensor::testing::all_coordinates;
+using dtensor::testing::piece;
 using dtensor::testing::run_world;
 using Tensors = std::vector<at::Tensor>;
 using Shape = std::vector<int64_t>;
@@ -25,31 +28,6 @@ OpCase one(std::string name, at::Tensor x, std::function<at::Tensor(const at::Te
   c.inputs = {std::move(x)};
   c.fn = [f](const Tensors& t) { return Tensors{f(t[0])}; };
   return c;
-}
-
-std::vector<std::vector<int64_t>> coordinates(const DeviceMesh& mesh) {
-  std::vector<std::vector<int64_t>> coords{{}};
-  for (int64_t m = 0; m < mesh.ndim(); ++m) {
-    std::vector<std::vector<int64_t>> next;
-    for (const auto& c : coords)
-      for (int64_t i = 0; i < mesh.size(m); ++i) {
-        next.push_back(c);
-        next.back().push_back(i);
-      }
-    coords = next;
-  }
-  return coords;
-}
-
-// The piece of `t` that mesh coordinate `c` holds under `p` (torch.chunk, nested left to right).
-at::Tensor piece(at::Tensor t, const Placements& p, const DeviceMesh& mesh, const std::vector<int64_t>& c) {
-  for (size_t m = 0; m < p.size(); ++m) {
-    if (!p[m].is_shard()) continue;
-    const int64_t d = p[m].shard_dim();
-    auto chunks = t.chunk(mesh.size(static_cast<int64_t>(m)), d);
-    t = c[m] < static_cast<int64_t>(chunks.size()) ? chunks[c[m]] : t.narrow(d, 0, 0);
-  }
-  return t;
 }
 
 // Oracle for strict views, independent of the rule: a rank-local view exists when some output
@@ -69,7 +47,7 @@ bool local_view_exists(const Shape& in, const Shape& out, const Placements& p, c
     for (auto& z : q)
       if (z.is_shard()) z = Shard(to[std::find(dims.begin(), dims.end(), z.shard_dim()) - dims.begin()]);
     bool same = true;
-    for (const auto& c : coordinates(mesh))
+    for (const auto& c : all_coordinates(mesh))
       same = same && piece(x, p, mesh, c).reshape(-1).equal(piece(y, q, mesh, c).reshape(-1));
     if (same) return true;
     size_t i = 0;
