@@ -40,16 +40,14 @@ constexpr int64_t kSeqDim = 1;
 
 // How the hand-written code waits for its collectives. A blocking dtensor::comm call on MPI is the
 // blocking MPI call, in which Open MPI busy-polls while the peers are late; the *_async form's
-// wait() polls ~50 us and then sleeps, giving the core away (which matters when ranks share cores
-// with each other or with other work). The DTensor path's parallel styles issue their forward
-// redistributions asynchronously, while autograd's backward redistributions are blocking calls.
+// wait() spins ~50 us, then yields, then sleeps, giving the core away (which matters when ranks
+// share cores with each other or with other work). The DTensor path waits the async way: its
+// parallel styles issue forward redistributions async, and autograd's backward redistributions
+// issue-then-wait too.
 enum class Wait {
-  Blocking,      // every collective blocking (the plain transcription of Megatron's mappings)
-  AsyncForward,  // forward async-then-wait, backward blocking: the DTensor path's pattern
-  Async,         // every collective async-then-wait
+  Blocking,  // every collective blocking (the plain transcription of Megatron's mappings)
+  Async,     // every collective async-then-wait: the DTensor path's pattern
 };
-inline bool async_forward(Wait w) { return w != Wait::Blocking; }
-inline bool async_backward(Wait w) { return w == Wait::Async; }
 
 inline at::Tensor all_reduce(const at::Tensor& x, bool async) {
   return async ? comm::all_reduce_async(x, comm::ReduceOp::Sum, tp_group()).wait()
@@ -73,32 +71,32 @@ struct CopyToTP : torch::autograd::Function<CopyToTP> {
     return x;
   }
   static variable_list backward(AutogradContext* ctx, variable_list g) {
-    return {all_reduce(g[0], async_backward(saved_wait(ctx))), at::Tensor()};
+    return {all_reduce(g[0], saved_wait(ctx) == Wait::Async), at::Tensor()};
   }
 };
 
 struct ReduceFromTP : torch::autograd::Function<ReduceFromTP> {
-  static at::Tensor forward(AutogradContext*, const at::Tensor& x, Wait w) { return all_reduce(x, async_forward(w)); }
+  static at::Tensor forward(AutogradContext*, const at::Tensor& x, Wait w) { return all_reduce(x, w == Wait::Async); }
   static variable_list backward(AutogradContext*, variable_list g) { return {g[0], at::Tensor()}; }
 };
 
 struct GatherFromSP : torch::autograd::Function<GatherFromSP> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, Wait w) {
     ctx->saved_data["wait"] = static_cast<int64_t>(w);
-    return all_gather(x, async_forward(w));
+    return all_gather(x, w == Wait::Async);
   }
   static variable_list backward(AutogradContext* ctx, variable_list g) {
-    return {reduce_scatter(g[0], async_backward(saved_wait(ctx))), at::Tensor()};
+    return {reduce_scatter(g[0], saved_wait(ctx) == Wait::Async), at::Tensor()};
   }
 };
 
 struct ReduceScatterToSP : torch::autograd::Function<ReduceScatterToSP> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, Wait w) {
     ctx->saved_data["wait"] = static_cast<int64_t>(w);
-    return reduce_scatter(x, async_forward(w));
+    return reduce_scatter(x, w == Wait::Async);
   }
   static variable_list backward(AutogradContext* ctx, variable_list g) {
-    return {all_gather(g[0], async_backward(saved_wait(ctx))), at::Tensor()};
+    return {all_gather(g[0], saved_wait(ctx) == Wait::Async), at::Tensor()};
   }
 };
 

@@ -15,16 +15,15 @@
 //                parallel, against the hand-written code on the SAME weight values (the local
 //                shards of our DTensor parameters) and the same process group. Outputs, input
 //                gradients and the sharded weights' gradients must agree first (else the run
-//                aborts). Grads are reset to undefined before every step on all paths. Three
+//                aborts). Grads are reset to undefined before every step on all paths. Two
 //                baselines, the same code waiting differently for its collectives
 //                (bench/tp_megatron.h, Wait): "blocking" (plain dtensor::comm calls, the direct
-//                transcription of Megatron's mappings), "matched" (forward collectives issued
-//                async and waited at once, backward blocking: exactly the DTensor path's pattern,
-//                so ours/matched isolates what DTensor itself costs), "async" (every collective
-//                async-then-wait). On MPI a blocking call busy-polls inside Open MPI while peers
-//                are late, dtensor's wait sleeps after ~50 us: on cores shared with the peer rank
-//                or with other work that is worth up to tens of percent. Figure: ours / handwritten
-//                against each (target <= 1.10).
+//                transcription of Megatron's mappings) and "async" (every collective
+//                async-then-wait: the DTensor path's pattern, so ours/async isolates what DTensor
+//                itself costs). On MPI a blocking call busy-polls inside Open MPI while peers are
+//                late, dtensor's wait spins ~50 us, then yields the core, then sleeps: on cores
+//                shared with the peer rank or with other work that is worth up to tens of percent.
+//                Figure: ours / handwritten against each (target <= 1.10).
 //   speedup      the parallelized block on t ranks (1 intra-op thread each) against the plain
 //                single-device llama::Block on rank 0 alone while the other ranks wait in a
 //                barrier, at a compute-bound size. Figure: t=1 time / t time (target >= 1.6 at
@@ -264,18 +263,18 @@ void verify(const std::string& name, const Path& ours, const Path& hw, const at:
 
 // The hand-written baselines, one per bench::megatron::Wait mode, sharing their weight leaves.
 struct Baselines {
-  Path blocking, matched, async;
+  Path blocking, async;
 };
-const char* const kBaselineNames[] = {"blocking", "matched", "async"};
+const char* const kBaselineNames[] = {"blocking", "async"};
 
 json time_step_case(const std::string& name, json shape, const Path& ours, const Baselines& hw, const at::Tensor& dy,
                     const std::vector<Check>& checks, const Context& ctx) {
-  const std::vector<const Path*> baselines{&hw.blocking, &hw.matched, &hw.async};
+  const std::vector<const Path*> baselines{&hw.blocking, &hw.async};
   for (size_t k = 0; k < baselines.size(); ++k)
     verify(name + " (" + kBaselineNames[k] + " collectives)", ours, *baselines[k], dy, checks, ctx);
   const auto& t = ctx.options.timing;
   std::vector<std::function<void()>> runs;
-  for (const auto* path : {&hw.blocking, &hw.matched, &hw.async, &ours})
+  for (const auto* path : {&hw.blocking, &hw.async, &ours})
     runs.push_back([path, &dy] { step(path->forward, path->params, path->x, dy); });
   int64_t iters = 0;
   for (const auto& run : runs) iters = std::max(iters, bench::calibrate(run, t, ctx.group).iters);
@@ -318,7 +317,7 @@ Baselines baselines(Module m, const at::Tensor& x) {
     return Path{[m](const at::Tensor& in) { return m.forward(in); }, m.parameters(), leaf};
   };
   auto leaf = x.clone().requires_grad_(true);
-  return {path(Wait::Blocking, leaf), path(Wait::AsyncForward, leaf), path(Wait::Async, leaf)};
+  return {path(Wait::Blocking, leaf), path(Wait::Async, leaf)};
 }
 
 // Our llama::Block parallelized with the per-block part of llama::parallelize's plan.

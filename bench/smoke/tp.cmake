@@ -16,7 +16,7 @@ string(JSON params LENGTH "${out}" memory parameters)
 string(JSON configs LENGTH "${out}" memory activations configs)
 string(JSON collectives LENGTH "${out}" collectives)
 # The headline figure of each baseline is present (its value is not checked).
-foreach(baseline blocking matched async)
+foreach(baseline blocking async)
   string(JSON ratio GET "${out}" step 0 ratio ${baseline} median)
 endforeach()
 if(NOT "${steps}/${variants}/${params}/${configs}/${collectives}" STREQUAL "4/2/1/3/2")

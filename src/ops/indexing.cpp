@@ -38,6 +38,8 @@
 // Known gap (not fixable in a rule): index_select's backward is a CompositeImplicitAutograd
 // function that builds at::zeros(..., grad.options()), a plain tensor, and index_add_s the
 // DTensor gradient into it, which the dispatcher refuses.
+#include <functional>
+
 #include <ATen/ExpandUtils.h>
 
 #include "ops/common.h"
@@ -224,6 +226,24 @@ void push_zeros(const c10::OperatorHandle& op, torch::jit::Stack& stack, c10::In
   stack.emplace_back(at::zeros(shape, options));
 }
 
+// Gives every strategy whose self is sharded along the looked-up `dim` (output Partial("sum")) a
+// local function: each rank looks up with `lookup(stack, off, size)`, which pops the op's arguments
+// and returns the lookup of the indices falling in its rows [off, off + size) with the others
+// zeroed; a rank holding no rows of `dim` pushes zeros of the local output shape.
+using ShardLookup = std::function<at::Tensor(torch::jit::Stack&, int64_t off, int64_t size)>;
+void lookup_in_shards(std::vector<OpStrategy>& strategies, const DTensorSpec& self, int64_t dim,
+                      const std::vector<int64_t>& out_shape, const ShardLookup& lookup) {
+  for (auto& s : strategies) {
+    if (!is_sharded(s.inputs[0], dim)) continue;
+    auto [off, size] = local_block(*self.with_placements(s.inputs[0]), dim);
+    auto out_local = make_spec(self.mesh(), *s.outputs[0], out_shape, self.dtype())->local_shape();
+    s.local = [off = off, size = size, out_local, lookup](const c10::OperatorHandle& op, torch::jit::Stack& stack) {
+      if (size == 0) return push_zeros(op, stack, out_local);
+      stack.emplace_back(lookup(stack, off, size));
+    };
+  }
+}
+
 // The Partial op of placement `x` when it is one, for pass-through rows.
 std::optional<Placement> partial_of(const Placement& x) {
   if (x.is_partial()) return x;
@@ -247,22 +267,16 @@ std::vector<OpStrategy> index_select(const OpCall& call) {
   auto out_shape = self.shape();
   if (self.ndim() > 0) out_shape[dim] = index.numel();
   auto strategies = combine_mesh_dims(options, 2, 1);
-  for (auto& s : strategies) {
-    s.output_meta = std::vector<TensorMeta>{contiguous_meta(out_shape, self.dtype())};
-    if (!is_sharded(s.inputs[0], dim)) continue;
-    auto [off, size] = local_block(*self.with_placements(s.inputs[0]), dim);
-    auto out_local = make_spec(self.mesh(), *s.outputs[0], out_shape, self.dtype())->local_shape();
-    s.local = [off = off, size = size, dim, out_local](const c10::OperatorHandle& op, torch::jit::Stack& stack) {
-      if (size == 0) return push_zeros(op, stack, out_local);
-      at::Tensor local = stack[stack.size() - 3].toTensor(), idx = stack[stack.size() - 1].toTensor();
-      torch::jit::drop(stack, 3);
-      auto [shifted, outside] = shift_into_shard(idx, off, size);
-      at::Tensor out = at::index_select(local, dim, shifted);
-      std::vector<int64_t> mask_shape(out.dim(), 1);
-      mask_shape[dim] = outside.numel();
-      stack.emplace_back(out.masked_fill_(outside.reshape(mask_shape), 0));
-    };
-  }
+  for (auto& s : strategies) s.output_meta = std::vector<TensorMeta>{contiguous_meta(out_shape, self.dtype())};
+  lookup_in_shards(strategies, self, dim, out_shape, [dim](torch::jit::Stack& stack, int64_t off, int64_t size) {
+    at::Tensor local = stack[stack.size() - 3].toTensor(), idx = stack[stack.size() - 1].toTensor();
+    torch::jit::drop(stack, 3);
+    auto [shifted, outside] = shift_into_shard(idx, off, size);
+    at::Tensor out = at::index_select(local, dim, shifted);
+    std::vector<int64_t> mask_shape(out.dim(), 1);
+    mask_shape[dim] = outside.numel();
+    return out.masked_fill_(outside.reshape(mask_shape), 0);
+  });
   return strategies;
 }
 
@@ -281,19 +295,13 @@ std::vector<OpStrategy> gather(const OpCall& call) {
     if (summable(self.dtype()) && self.ndim() > 0) rows.push_back({Shard(dim), Replicate{}, Partial("sum")});
   }
   auto strategies = combine_mesh_dims(options, 2, 1);
-  for (auto& s : strategies) {
-    if (!is_sharded(s.inputs[0], dim)) continue;
-    auto [off, size] = local_block(*self.with_placements(s.inputs[0]), dim);
-    auto out_local = make_spec(self.mesh(), *s.outputs[0], index.shape(), self.dtype())->local_shape();
-    s.local = [off = off, size = size, dim, out_local](const c10::OperatorHandle& op, torch::jit::Stack& stack) {
-      if (size == 0) return push_zeros(op, stack, out_local);
-      at::Tensor local = stack[stack.size() - 4].toTensor(), idx = stack[stack.size() - 2].toTensor();
-      const bool sparse = stack.back().toBool();
-      torch::jit::drop(stack, 4);
-      auto [shifted, outside] = shift_into_shard(idx, off, size);
-      stack.emplace_back(at::gather(local, dim, shifted, sparse).masked_fill_(outside, 0));
-    };
-  }
+  lookup_in_shards(strategies, self, dim, index.shape(), [dim](torch::jit::Stack& stack, int64_t off, int64_t size) {
+    at::Tensor local = stack[stack.size() - 4].toTensor(), idx = stack[stack.size() - 2].toTensor();
+    const bool sparse = stack.back().toBool();
+    torch::jit::drop(stack, 4);
+    auto [shifted, outside] = shift_into_shard(idx, off, size);
+    return at::gather(local, dim, shifted, sparse).masked_fill_(outside, 0);
+  });
   return strategies;
 }
 

@@ -715,10 +715,16 @@ void MpiWork::complete_locked() {
 }
 
 // Polls rather than blocks in MPI_Wait so that the timeout can be honoured. The first ~50 us spin
-// (a shared-memory collective usually finishes within them); after that the thread sleeps with a
-// growing pause, as ranks may share cores with their peers.
+// (a shared-memory collective usually finishes within them); up to 2 ms the thread yields between
+// polls: on a core of its own that costs a syscall and keeps wake-up latency at a poll, and when
+// ranks share cores it hands the core to the peer being waited for. Longer waits sleep with a
+// growing pause. Measured with bench_tp on 2 cores (MPI, tp 2): sleeping right after the spin made
+// steps 2-6% slower than Open MPI's own busy-polling on a quiet machine, the yield phase brings
+// that to 0-2%; with two busy processes competing for the cores it is ~1.5x faster than sleeping
+// and 1.2-1.3x faster than busy-polling (the blocking hand-written baseline).
 bool MpiWork::wait(milliseconds timeout) {
   constexpr microseconds kSpin{50};
+  constexpr microseconds kYield{2000};
   constexpr microseconds kMaxPause{500};
   const milliseconds limit = timeout != kNoTimeout ? timeout : timeout_;
   const Clock::time_point start = Clock::now();
@@ -735,9 +741,11 @@ bool MpiWork::wait(milliseconds timeout) {
     TORCH_CHECK(elapsed < limit, "[rank ", state_->world_rank, "] dtensor: MPI ", name_,
                 " on a group of ", state_->size, " ranks did not complete within ", limit.count(),
                 " ms (a peer is missing or stuck); the operation is still pending");
-    if (elapsed > kSpin) {
+    if (elapsed > kYield) {
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, kMaxPause);
+    } else if (elapsed > kSpin) {
+      std::this_thread::yield();
     }
   }
 }

@@ -31,6 +31,16 @@ const DTensorImpl& as_dtensor(const at::Tensor& grad, const char* where) {
   return *impl;
 }
 
+// Backward redistributions wait the way forward ones do: issue, then Pending::wait, which on MPI
+// spins ~50 us and then sleeps. A blocking MPI call instead busy-polls inside Open MPI for as long
+// as the peer is still computing its part of the backward pass; when ranks share cores that
+// spinning takes CPU from the very peer it waits for (bench/README.md, step time vs `async`).
+at::Tensor redistribute_grad(const at::Tensor& local, const DTensorSpec& from,
+                             const DTensorSpec& to) {
+  if (auto pending = redistribute_local_async(local, from, to)) return pending->wait();
+  return redistribute_local(local, from, to);
+}
+
 // Gradient placement for a forward placement `fwd` given the gradient's placement `grad`:
 // Partial forward inputs receive Replicate (or stay Partial), never a reduction.
 Placements backward_targets(const Placements& fwd, const Placements& grad) {
@@ -50,7 +60,7 @@ struct FromLocalBackward : torch::autograd::Node {
     if (!spec->mesh().contains_this_rank()) return {at::zeros(input_sizes, input_options)};
     const auto& g = as_dtensor(grads[0], "from_local backward");
     auto target = g.spec()->with_placements(backward_targets(spec->placements(), g.spec()->placements()));
-    return {redistribute_local(g.local(), *g.spec(), *target)};
+    return {redistribute_grad(g.local(), *g.spec(), *target)};
   }
   SpecPtr spec;
   std::vector<int64_t> input_sizes;
@@ -83,7 +93,7 @@ struct RedistributeBackward : torch::autograd::Node {
     auto target = g.spec()->with_placements(
         backward_targets(input_spec->placements(), g.spec()->placements()));
     if (target == g.spec()) return {grads[0]};
-    return {make_dtensor(redistribute_local(g.local(), *g.spec(), *target), target)};
+    return {make_dtensor(redistribute_grad(g.local(), *g.spec(), *target), target)};
   }
   SpecPtr input_spec;
 };
