@@ -32,12 +32,8 @@
 // indexing (x[mask], masked_select, nonzero) has a data-dependent output shape, which a cached
 // sharding decision cannot describe: those raise with a hint.
 //
-// slice_scatter / select_scatter have their own autograd kernel (ops/derivatives.h): libtorch's
-// builds self's gradient from plain zeros of src's shape.
-//
-// Known gap (not fixable in a rule): index_select's backward is a CompositeImplicitAutograd
-// function that builds at::zeros(..., grad.options()), a plain tensor, and index_add_s the
-// DTensor gradient into it, which the dispatcher refuses.
+// index_select, slice_scatter and select_scatter have their own autograd kernel
+// (ops/derivatives.h): libtorch's builds self's gradient from plain zeros.
 #include <functional>
 
 #include <ATen/ExpandUtils.h>
@@ -574,6 +570,25 @@ Backward select_scatter_backward(c10::ArrayRef<c10::IValue> args) {
   };
 }
 
+// index_select(self, dim, index): self's gradient is grad index_add-ed into zeros of self's shape,
+// as libtorch computes it; the zeros come from grad.new_zeros (a DTensor), where libtorch's
+// index_select_backward builds plain ones (see ops/derivatives.h). The index is kept for backward
+// as autograd's SavedVariable keeps it, and the same in-place check guards it.
+Backward index_select_backward(c10::ArrayRef<c10::IValue> args) {
+  const std::vector<int64_t> sizes = args[0].toTensor().sizes().vec();
+  const int64_t dim = args[1].toInt();
+  const at::Tensor index = args[2].toTensor();
+  const int64_t version = index._version();
+  return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
+    TORCH_CHECK(index._version() == version, "dtensor: the index of index_select, needed for its "
+                "gradient, was modified by an in-place operation (version ", version, " when saved, ",
+                index._version(), " now); clone the index before modifying it");
+    at::Tensor self_grad;
+    if (needed[0]) self_grad = grad.new_zeros(sizes).index_add(dim, index, grad);
+    return {self_grad, at::Tensor()};
+  };
+}
+
 // take(self, index): flat lookups; the output has the index's shape and layout.
 std::vector<OpStrategy> take(const OpCall& call) {
   const auto& self = call.input(0);
@@ -635,6 +650,7 @@ DTENSOR_RULES(indexing) {
                 index_write_rule(Write::Other, true));
   register_rule("aten::slice_scatter", [](const OpCall& c) { return slice_or_select_scatter(c, false); });
   register_rule("aten::select_scatter", [](const OpCall& c) { return slice_or_select_scatter(c, true); });
+  register_derivative("aten::index_select", index_select_backward);
   register_derivative("aten::slice_scatter", slice_scatter_backward);
   register_derivative("aten::select_scatter", select_scatter_backward);
   register_rule("aten::take", take);

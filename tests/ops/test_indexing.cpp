@@ -101,11 +101,10 @@ std::vector<OpCase> lookup_cases() {
   const auto gfull = at::randint(0, 6, {4, 6}, at::kLong);
   const auto labels = at::randint(0, 6, {4, 1}, at::kLong);
   return {
-      // index_select's backward builds a plain at::zeros (CompositeImplicitAutograd): no grads.
-      no_grad(op("index_select(0)", {x, rows}, [](const Tensors& t) { return t[0].index_select(0, t[1]); })),
-      no_grad(op("index_select(1)", {x, cols}, [](const Tensors& t) { return t[0].index_select(1, t[1]); })),
-      no_grad(op("index_select(1) 0-dim index", {x, idx({4}).reshape({})},
-                 [](const Tensors& t) { return t[0].index_select(1, t[1]); })),
+      op("index_select(0)", {x, rows}, [](const Tensors& t) { return t[0].index_select(0, t[1]); }),
+      op("index_select(1)", {x, cols}, [](const Tensors& t) { return t[0].index_select(1, t[1]); }),
+      op("index_select(1) 0-dim index", {x, idx({4}).reshape({})},
+         [](const Tensors& t) { return t[0].index_select(1, t[1]); }),
       op("gather(1) [4, 2]", {x, g1}, [](const Tensors& t) { return t[0].gather(1, t[1]); }),
       op("gather(0) [3, 6]", {x, g0}, [](const Tensors& t) { return t[0].gather(0, t[1]); }),
       op("gather(1) full shape", {x, gfull}, [](const Tensors& t) { return t[0].gather(1, t[1]); }),
@@ -324,5 +323,18 @@ TEST(IndexingErrors, DataDependentShapes) {
     EXPECT_THROW_MSG(x.masked_select(mask), c10::NotImplementedError, "data-dependent output shape");
     EXPECT_THROW_MSG(x.index({mask}), c10::NotImplementedError, "boolean mask index");
     EXPECT_THROW_MSG(x.select(0, 4), c10::IndexError, "select(): index 4 out of range");
+  });
+}
+
+// index_select keeps its index for backward (our own derivative, ops/derivatives.h): modifying it
+// in place before backward must fail like a SavedVariable would, not give wrong gradients.
+TEST(IndexingErrors, IndexSelectIndexModifiedBeforeBackward) {
+  run_world(2, [](int) {
+    auto mesh = init_device_mesh("cpu", {2});
+    auto x = shard(at::randn({4, 6}), mesh, {Shard(1)}).requires_grad_();
+    auto index = distribute_tensor(idx({3, 0}), mesh, {Replicate()});
+    auto y = x.index_select(0, index);
+    index.add_(1);
+    EXPECT_THROW_MSG(y.sum().backward(), c10::Error, "was modified by an in-place operation");
   });
 }
