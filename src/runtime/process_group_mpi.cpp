@@ -719,8 +719,8 @@ void MpiWork::complete_locked() {
 // polls: on a core of its own that costs a syscall and keeps wake-up latency at a poll, and when
 // ranks share cores it hands the core to the peer being waited for. Longer waits sleep with a
 // growing pause. Measured with bench_tp on 2 cores (MPI, tp 2): sleeping right after the spin made
-// steps 2-6% slower than Open MPI's own busy-polling on a quiet machine, the yield phase brings
-// that to 0-2%; with two busy processes competing for the cores it is ~1.5x faster than sleeping
+// steps 3-6% slower than Open MPI's own busy-polling on a quiet machine, the yield phase brings
+// that to -1..3%; with two busy processes competing for the cores it is ~1.5x faster than sleeping
 // and 1.2-1.3x faster than busy-polling (the blocking hand-written baseline).
 bool MpiWork::wait(milliseconds timeout) {
   constexpr microseconds kSpin{50};
