@@ -234,22 +234,22 @@ std::vector<OpCase> rearrange_cases() {
       op("tril(2) 3-D", {x3}, [](const Tensors& t) { return t[0].tril(2); }),
       op("tril_ in place", {sq}, [](const Tensors& t) { return t[0].clone().tril_(-2); }),
       op("causal mask: masked by triu", {sq}, [](const Tensors& t) { return t[0] * t[0].new_ones({5, 5}).triu(1); }),
-      no_grad(ops("sort(1)", {x}, [](const Tensors& t) {
+      ops("sort(1)", {x}, [](const Tensors& t) {
         auto r = t[0].sort(1);
         return Tensors{std::get<0>(r), std::get<1>(r)};
-      })),
-      no_grad(ops("sort(0, descending)", {x}, [](const Tensors& t) {
+      }),
+      ops("sort(0, descending)", {x}, [](const Tensors& t) {
         auto r = t[0].sort(0, true);
         return Tensors{std::get<0>(r), std::get<1>(r)};
-      })),
-      no_grad(ops("topk(2, 1)", {x}, [](const Tensors& t) {
+      }),
+      ops("topk(2, 1)", {x}, [](const Tensors& t) {
         auto r = t[0].topk(2, 1);
         return Tensors{std::get<0>(r), std::get<1>(r)};
-      })),
-      no_grad(ops("topk(3, 1, smallest) 3-D", {x3}, [](const Tensors& t) {
+      }),
+      ops("topk(3, 1, smallest) 3-D", {x3}, [](const Tensors& t) {
         auto r = t[0].topk(3, 1, false);
         return Tensors{std::get<0>(r), std::get<1>(r)};
-      })),
+      }),
       op("argsort(-1)", {x3}, [](const Tensors& t) { return t[0].argsort(/*dim=*/-1, /*descending=*/false); }),
   };
 }
