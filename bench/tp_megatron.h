@@ -109,8 +109,10 @@ inline at::Tensor leave(const at::Tensor& x, bool sp, Wait w) {
   return sp ? ReduceScatterToSP::apply(x, w) : ReduceFromTP::apply(x, w);
 }
 
+// As dtensor::nn::RMSNorm computes it (sum / dim: see src/nn/rmsnorm.cpp).
 inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * weight;
+  const auto mean_square = x.pow(2).sum(-1, /*keepdim=*/true).div(static_cast<double>(x.size(-1)));
+  return x * at::rsqrt(mean_square + eps) * weight;
 }
 
 // Rotary embedding of [b, s, heads, head_dim] at positions 0..s-1: each (even, odd) feature pair

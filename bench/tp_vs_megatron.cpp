@@ -50,24 +50,24 @@
 // s sequence, b batch, h dim, a heads, f ffn_hidden, t tensor-parallel degree. Tensors autograd
 // saves for backward (libtorch 1.13 saves a mul operand only when the other one needs a gradient;
 // checked op by op with the same heap counter):
-//   RMSNorm x*rsqrt(mean(x^2)+eps)*w, twice per block: its input x (pow, mul), x^2 (mean.dim keeps
-//     its input in 1.13), x*r (mul by w), r (sb, small); its output y is kept by the next linears
-//     (matmul keeps its input).                                                         4 sbh
+//   RMSNorm x*rsqrt(sum(x^2)/h+eps)*w, twice per block: its input x (pow, mul), x*r (mul by w),
+//     r (sb, small); its output y is kept by the next linears (matmul keeps its input). (x^2 is
+//     not kept: sum.dim_IntList saves only sizes, where mean.dim would keep it.)  3 sbh each
 //   attention: matmul on [b, heads, s, hd] views copies q, and k, v after repeat_interleave (GQA
 //     expands kv heads to a), into contiguous batches that bmm keeps: 3 sbh; softmax keeps its
 //     output: a s^2 b; the attention output reshaped to [b, s, h] (a copy) is wo's input: sbh.
 //     The rotary products keep only cos/sin tables (s hd), the mask s^2 bytes: small.
 //   feed-forward: w1 x (silu's input), silu(w1 x) and w3 x (both mul operands), their product
 //     (w2's input): 4 sbf.
-//   per block, no TP:  sbh (12 + 4f/h + as/h)                          elements
-//   TP, no SP:         sbh (8 + (4 + 4f/h + as/h) / t)    the norms' x, x^2, x*r, y stay whole;
+//   per block, no TP:  sbh (10 + 4f/h + as/h)                          elements
+//   TP, no SP:         sbh (6 + (4 + 4f/h + as/h) / t)    the norms' x, x*r, y stay whole;
 //                                                         heads and hidden units are split
-//   TP + SP:           sbh (2 + (10 + 4f/h + as/h) / t)   the norms run on s/t; the gathered norm
+//   TP + SP:           sbh (2 + (8 + 4f/h + as/h) / t)    the norms run on s/t; the gathered norm
 //                                                         output y (2 sbh) is kept whole for the
 //                                                         column-parallel backward
 // Korthikanti et al. 2022 count the same way (their 34 sbh + 5 as^2 b is fp16 GPT with dropout
 // masks; with SP everything is / t because Megatron re-gathers y in backward). The "megatron_sp"
-// figure is that variant, sbh (12 + 4f/h + as/h) / t: ours keeps the gathered y instead (one
+// figure is that variant, sbh (10 + 4f/h + as/h) / t: ours keeps the gathered y instead (one
 // all_gather per half-block fewer in backward, 2 sbh (1 - 1/t) more memory). Small terms are left
 // out (about 1-2% at the default sizes).
 #include <malloc.h>
@@ -573,9 +573,9 @@ json activation_memory(const Context& ctx) {
   const double h = static_cast<double>(a.dim), f = static_cast<double>(a.ffn_hidden);
   const double heads = static_cast<double>(a.n_heads), t = ctx.n, sbh = s * b * h, bytes = 4;
   const double split = 4 * f / h + heads * s / h;  // feed-forward and attention-score terms
-  const std::map<std::string, double> formula{{"tp1", bytes * sbh * (12 + split)},
-                                              {"tp", bytes * sbh * (8 + (4 + split) / t)},
-                                              {"tp_sp", bytes * sbh * (2 + (10 + split) / t)}};
+  const std::map<std::string, double> formula{{"tp1", bytes * sbh * (10 + split)},
+                                              {"tp", bytes * sbh * (6 + (4 + split) / t)},
+                                              {"tp_sp", bytes * sbh * (2 + (8 + split) / t)}};
   torch::manual_seed(o.seed);
   auto tokens = at::randint(a.vocab_size, {o.memory_batch, o.memory_seq}, at::kLong);
   json configs = json::array();
@@ -593,7 +593,7 @@ json activation_memory(const Context& ctx) {
                 {"formula_bytes_per_layer", expected},
                 {"measured_over_formula", measured / expected},
                 {"within_tolerance", std::abs(measured / expected - 1) <= kMemoryTolerance}};
-    if (std::string(config) == "tp_sp") rec["megatron_sp_formula_bytes_per_layer"] = bytes * sbh * (12 + split) / t;
+    if (std::string(config) == "tp_sp") rec["megatron_sp_formula_bytes_per_layer"] = bytes * sbh * (10 + split) / t;
     if (ctx.leader())
       std::fprintf(stderr,
                    "memory activations %-5s per layer %10.0f B (max over ranks)  formula %10.0f B  ratio %.3f\n",
