@@ -5,6 +5,8 @@
 #include <memory>
 #include <mutex>
 
+#include <glog/logging.h>
+
 #include "runtime/backend.h"
 #include "runtime/launch_env.h"
 #include "util/log.h"
@@ -45,10 +47,15 @@ std::string choose_backend(const InitOptions& options, const detail::LaunchEnv& 
 }
 
 // c10 logs through glog, which by default writes INFO to files under /tmp; a launcher user expects
-// the terminal, as with torchrun.
+// the terminal, as with torchrun. Uninitialised, glog also prefixes the first message with
+// "WARNING: Logging before InitGoogleLogging() is written to STDERR"; a program that initialised
+// glog itself keeps its own set-up.
 void route_logs_to_stderr() {
   static std::once_flag once;
-  std::call_once(once, [] { FLAGS_logtostderr = true; });
+  std::call_once(once, [] {
+    if (!google::IsGoogleLoggingInitialized()) google::InitGoogleLogging("dtensor");
+    FLAGS_logtostderr = true;
+  });
 }
 
 }  // namespace
