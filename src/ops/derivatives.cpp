@@ -4,6 +4,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
@@ -46,8 +47,16 @@ std::vector<at::Tensor> tensor_inputs(c10::ArrayRef<c10::IValue> args) {
   return inputs;
 }
 
+// Whether the op writes its first argument (add_, _index_put_impl_): its schema marks it (a!).
+bool writes_self(const c10::FunctionSchema& schema) {
+  const auto& args = schema.arguments();
+  return !args.empty() && args[0].alias_info() != nullptr && args[0].alias_info()->isWrite();
+}
+
 // The AutogradPrivateUse1 kernel of one op: what libtorch's generated autograd kernel does
-// (run the op below autograd, connect the output to the inputs), with our backward.
+// (run the op below autograd, connect the output to the inputs), with our backward. An in-place
+// op is connected the way libtorch connects one: the node's edges are the inputs' histories from
+// before the write, and self's history is rebased onto the node after it.
 class DerivativeKernel final : public c10::OperatorKernel {
  public:
   explicit DerivativeKernel(MakeBackward make) : make_(std::move(make)) {}
@@ -61,20 +70,30 @@ class DerivativeKernel final : public c10::OperatorKernel {
       TORCH_CHECK_NOT_IMPLEMENTED(!t.defined() || !t._fw_grad(/*level=*/0).defined(), "dtensor: ",
                                   schema.name(), " on DTensors has no forward-mode AD formula; "
                                   "use reverse mode (backward) instead");
+    const bool inplace = writes_self(schema);
     const bool record = torch::autograd::compute_requires_grad(inputs);
+    if (inplace) torch::autograd::check_inplace(inputs.front(), record);
     Backward backward = record ? make_(args) : Backward();
+    std::shared_ptr<DerivativeNode> node;
+    if (record) {
+      node = std::shared_ptr<DerivativeNode>(
+          new DerivativeNode("dtensor::" + schema.name().substr(schema.name().find("::") + 2) + "_backward",
+                             std::move(backward)),
+          torch::autograd::deleteNode);
+      node->set_next_edges(torch::autograd::collect_next_edges(inputs));
+    }
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_autograd_keyset, stack);
     }
+    // (For an in-place op the redispatch passes through ADInplaceOrView, which bumps the version.)
     if (!record) return;
     at::Tensor out = stack->back().toTensor();
-    auto node = std::shared_ptr<DerivativeNode>(
-        new DerivativeNode("dtensor::" + schema.name().substr(schema.name().find("::") + 2) + "_backward",
-                           std::move(backward)),
-        torch::autograd::deleteNode);
-    node->set_next_edges(torch::autograd::collect_next_edges(inputs));
-    torch::autograd::set_history(out, node);
+    if (inplace) {
+      torch::autograd::rebase_history(out, node);
+    } else {
+      torch::autograd::set_history(out, node);
+    }
   }
 
  private:

@@ -8,11 +8,15 @@
 //     tensor holds the same values on every rank);
 //   cat: a legacy-empty input (1-D, size 0) gets at::zeros({0}, grad.options()), a plain tensor
 //     that would land in the DTensor's .grad.
+//   index_select, index_put / index_put_ (overwriting): self's gradient starts from at::zeros of
+//     self's shape / an index_put of zeros shaped like values, plain tensors again.
 // No sharding rule sees these tensors before the dispatcher rejects them, so for these ops we
 // register our own autograd kernel under AutogradPrivateUse1 (the autograd key of DTensors only;
 // plain tensors keep libtorch's kernel). It runs the op below autograd, like libtorch's kernel,
 // and records a node whose backward is written with DTensor ops (zeros_like of a DTensor is a
-// DTensor), so every gradient is a DTensor laid out by the ops' sharding rules. The formulas are
+// DTensor), so every gradient is a DTensor laid out by the ops' sharding rules. In-place ops
+// (schema (a!) on self) are recorded as libtorch records them: edges from the inputs' histories
+// before the write, self's history rebased onto the node, version counter bumped once. The formulas are
 // libtorch's, so the values are the same, and made of differentiable ops (recorded when the
 // engine runs with create_graph). Forward-mode AD on these ops raises.
 #pragma once
@@ -34,7 +38,7 @@ using Backward = std::function<std::vector<at::Tensor>(const at::Tensor& grad, c
 using MakeBackward = std::function<Backward(c10::ArrayRef<c10::IValue> args)>;
 
 // Registers the autograd kernel of `op_name` ("aten::cat") for DTensors. The op must return one
-// Tensor.
+// Tensor (for an in-place op: self).
 void register_derivative(const char* op_name, MakeBackward make);
 
 }  // namespace dtensor::ops

@@ -32,8 +32,8 @@
 // indexing (x[mask], masked_select, nonzero) has a data-dependent output shape, which a cached
 // sharding decision cannot describe: those raise with a hint.
 //
-// index_select, slice_scatter and select_scatter have their own autograd kernel
-// (ops/derivatives.h): libtorch's builds self's gradient from plain zeros.
+// index_select, index_put (and index_put_), slice_scatter and select_scatter have their own
+// autograd kernel (ops/derivatives.h): libtorch's builds a gradient from plain zeros.
 #include <functional>
 
 #include <ATen/ExpandUtils.h>
@@ -589,6 +589,35 @@ Backward index_select_backward(c10::ArrayRef<c10::IValue> args) {
   };
 }
 
+// index_put(self, indices, values, accumulate), index_put_ and _index_put_impl_: as
+// libtorch computes it, values' gradient is grad at the indices, self's is grad (accumulate) or
+// grad with the written positions zeroed by an index_put of zeros, which libtorch builds plain and
+// we build with grad.new_zeros (ops/derivatives.h). The index tensors are kept like
+// index_select's.
+Backward index_put_backward(c10::ArrayRef<c10::IValue> args) {
+  const bool accumulate = args[3].toBool();
+  const std::vector<int64_t> values_sizes = args[2].toTensor().sizes().vec();
+  std::vector<c10::optional<at::Tensor>> indices;
+  std::vector<int64_t> versions;
+  for (const auto& i : args[1].toListRef()) {
+    indices.push_back(i.toOptional<at::Tensor>());
+    versions.push_back(indices.back() ? indices.back()->_version() : 0);
+  }
+  return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
+    c10::List<c10::optional<at::Tensor>> list;
+    for (size_t k = 0; k < indices.size(); ++k) {
+      TORCH_CHECK(!indices[k] || indices[k]->_version() == versions[k], "dtensor: index ", k,
+                  " of index_put, needed for its gradient, was modified by an in-place operation; "
+                  "clone the index before modifying it");
+      list.push_back(indices[k]);
+    }
+    at::Tensor self_grad, values_grad;
+    if (needed[0]) self_grad = accumulate ? grad : grad.index_put(list, grad.new_zeros(values_sizes), false);
+    if (needed[1]) values_grad = grad.index(list);
+    return {self_grad, values_grad};
+  };
+}
+
 // take(self, index): flat lookups; the output has the index's shape and layout.
 std::vector<OpStrategy> take(const OpCall& call) {
   const auto& self = call.input(0);
@@ -651,6 +680,8 @@ DTENSOR_RULES(indexing) {
   register_rule("aten::slice_scatter", [](const OpCall& c) { return slice_or_select_scatter(c, false); });
   register_rule("aten::select_scatter", [](const OpCall& c) { return slice_or_select_scatter(c, true); });
   register_derivative("aten::index_select", index_select_backward);
+  for (const char* name : {"aten::index_put", "aten::index_put_", "aten::_index_put_impl_"})
+    register_derivative(name, index_put_backward);
   register_derivative("aten::slice_scatter", slice_scatter_backward);
   register_derivative("aten::select_scatter", select_scatter_backward);
   register_rule("aten::take", take);

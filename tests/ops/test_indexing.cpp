@@ -156,23 +156,21 @@ std::vector<OpCase> write_cases() {
       with_raises(op("scatter_(1, idx, value)", {x, sidx},
                      [](const Tensors& t) { return t[0].clone().scatter_(1, t[1], -1.0); }),
                   along_dim(false)),
-      // The overwriting index_put's backward builds plain zeros for `values` (see the test below).
-      no_grad(op("index_put (overwrite)", {x, rows, v}, [](const Tensors& t) { return t[0].index_put({t[1]}, t[2]); })),
+      op("index_put (overwrite)", {x, rows, v}, [](const Tensors& t) { return t[0].index_put({t[1]}, t[2]); }),
       op("index_put (accumulate)", {x, idx({3, 1, 3}), at::randn({3, 6}, at::kDouble)},
          [](const Tensors& t) { return t[0].index_put({t[1]}, t[2], true); }),
-      no_grad(op("index_put broadcast value", {x, rows, at::randn({6}, at::kDouble)},
-                 [](const Tensors& t) { return t[0].index_put({t[1]}, t[2]); })),
+      op("index_put broadcast value", {x, rows, at::randn({6}, at::kDouble)},
+         [](const Tensors& t) { return t[0].index_put({t[1]}, t[2]); }),
       op("index_put [:, cols] (accumulate)", {x, idx({5, 0}), at::randn({4, 2}, at::kDouble)},
          [](const Tensors& t) {
            return at::index_put(t[0], c10::List<c10::optional<at::Tensor>>{c10::nullopt, t[1]}, t[2], true);
          }),
-      no_grad(op("index_put [:, cols]", {x, idx({5, 0}), at::randn({4, 2}, at::kDouble)}, [](const Tensors& t) {
+      op("index_put [:, cols]", {x, idx({5, 0}), at::randn({4, 2}, at::kDouble)}, [](const Tensors& t) {
         return at::index_put(t[0], c10::List<c10::optional<at::Tensor>>{c10::nullopt, t[1]}, t[2]);
-      })),
+      }),
       // index_put_ keeps self: it cannot stay sharded on the indexed dim 0; a Partial self needs
       // the values Partial or replicated.
-      with_raises(no_grad(op("index_put_", {x, rows, v},
-                     [](const Tensors& t) { return t[0].clone().index_put_({t[1]}, t[2]); })),
+      with_raises(op("index_put_", {x, rows, v}, [](const Tensors& t) { return t[0].clone().index_put_({t[1]}, t[2]); }),
                   inplace_raises([](const std::vector<Placement>& r) {
                     return r[0].is_shard(0) || (r[0].is_partial() && r[2].is_shard());
                   })),
@@ -336,5 +334,24 @@ TEST(IndexingErrors, IndexSelectIndexModifiedBeforeBackward) {
     auto y = x.index_select(0, index);
     index.add_(1);
     EXPECT_THROW_MSG(y.sum().backward(), c10::Error, "was modified by an in-place operation");
+  });
+}
+
+// index_put_ is recorded by our own autograd kernel (ops/derivatives.h): it must keep libtorch's
+// in-place rules, the leaf check and the version bump that invalidates tensors saved before it.
+TEST(IndexingErrors, IndexPutInPlaceAutogradRules) {
+  run_world(2, [](int) {
+    auto mesh = init_device_mesh("cpu", {2});
+    auto rows = distribute_tensor(idx({3, 0}), mesh, {Replicate()});
+    auto values = distribute_tensor(at::randn({2, 6}), mesh, {Replicate()});
+    auto leaf = shard(at::randn({4, 6}), mesh, {Shard(1)}).requires_grad_();
+    EXPECT_THROW_MSG(leaf.index_put_({rows}, values), c10::Error,
+                     "a leaf Variable that requires grad is being used in an in-place operation");
+    auto y = leaf.clone();
+    auto saved = y * y;  // mul saves y
+    const auto version = y._version();
+    y.index_put_({rows}, values);
+    EXPECT_EQ(y._version(), version + 1);
+    EXPECT_THROW_MSG(saved.sum().backward(), c10::Error, "modified by an inplace operation");
   });
 }
