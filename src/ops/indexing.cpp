@@ -1,5 +1,5 @@
 // Slicing and indexing ops: slice, select and their backwards, index_select, gather, scatter,
-// index, index_put, index_add/copy/fill, slice_scatter/select_scatter, take.
+// index, index_put, index_add/copy/fill, slice_scatter/select_scatter, take, put.
 //
 // Which element goes where depends on positions along the sliced / indexed dim, so a shard of
 // that dim can only be kept when each rank's rows map onto its own rows of the output:
@@ -32,8 +32,9 @@
 // indexing (x[mask], masked_select, nonzero) has a data-dependent output shape, which a cached
 // sharding decision cannot describe: those raise with a hint.
 //
-// index_select, index_put (and index_put_), slice_scatter and select_scatter have their own
-// autograd kernel (ops/derivatives.h): libtorch's builds a gradient from plain zeros.
+// index_select, index_put, take, put (and the in-place forms), slice_scatter and select_scatter
+// have their own autograd kernel (ops/derivatives.h): libtorch's builds a gradient from plain
+// zeros.
 #include <functional>
 
 #include <ATen/ExpandUtils.h>
@@ -633,6 +634,54 @@ std::vector<OpStrategy> take(const OpCall& call) {
   return {s};
 }
 
+// put(self, index, source, accumulate) / put_: flat writes anywhere in self, so self, index and
+// source are whole; a Partial passes as through the other writes.
+std::vector<OpStrategy> put(const OpCall& call, bool inplace) {
+  const Write write = call.arg("accumulate").toBool() ? Write::Add : Write::Overwrite;
+  std::vector<std::vector<std::vector<Placement>>> options(call.mesh_ndim());
+  for (int64_t m = 0; m < call.mesh_ndim(); ++m) {
+    options[m].emplace_back(4, Replicate{});
+    auto p = partial_on(call, m, 2);
+    if (p && partial_passes(*p, write)) options[m].push_back({*p, Replicate{}, *p, *p});
+  }
+  auto strategies = combine_mesh_dims(options, 3, 1);
+  return inplace ? keep_self_placements(call, std::move(strategies)) : strategies;
+}
+
+// put(self, index, source, accumulate) and put_: source's gradient is grad taken at the index,
+// self's is grad (accumulate) or grad with the written positions zeroed by a put of zeros, which
+// libtorch builds plain and we build with grad.new_zeros.
+Backward put_backward(c10::ArrayRef<c10::IValue> args) {
+  const at::Tensor index = args[1].toTensor();
+  const int64_t version = index._version();
+  const std::vector<int64_t> source_sizes = args[2].toTensor().sizes().vec();
+  const bool accumulate = args[3].toBool();
+  return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
+    TORCH_CHECK(index._version() == version, "dtensor: the index of put, needed for its gradient, "
+                "was modified by an in-place operation; clone the index before modifying it");
+    at::Tensor self_grad, source_grad;
+    if (needed[0]) self_grad = accumulate ? grad : grad.put(index, grad.new_zeros(source_sizes), false);
+    if (needed[2]) source_grad = grad.take(index).reshape(source_sizes);
+    return {self_grad, at::Tensor(), source_grad};
+  };
+}
+
+// take(self, index): self's gradient is grad put (accumulating) into zeros of self's shape, as
+// libtorch computes it; libtorch's zeros_like(self) would keep self's sharding, which the
+// in-place put_ cannot write flat positions into, so the zeros here are grad.new_zeros.
+Backward take_backward(c10::ArrayRef<c10::IValue> args) {
+  const std::vector<int64_t> sizes = args[0].toTensor().sizes().vec();
+  const at::Tensor index = args[1].toTensor();
+  const int64_t version = index._version();
+  return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
+    TORCH_CHECK(index._version() == version, "dtensor: the index of take, needed for its gradient, "
+                "was modified by an in-place operation; clone the index before modifying it");
+    at::Tensor self_grad;
+    if (needed[0]) self_grad = grad.new_zeros(sizes).put(index, grad, /*accumulate=*/true);
+    return {self_grad, at::Tensor()};
+  };
+}
+
 std::vector<OpStrategy> data_dependent(const OpCall& call) {
   C10_THROW_ERROR(NotImplementedError,
                   c10::str("dtensor: ", call.name(), " has a data-dependent output shape, which DTensor "
@@ -685,6 +734,11 @@ DTENSOR_RULES(indexing) {
   register_derivative("aten::slice_scatter", slice_scatter_backward);
   register_derivative("aten::select_scatter", select_scatter_backward);
   register_rule("aten::take", take);
+  register_derivative("aten::take", take_backward);
+  register_rule("aten::put", [](const OpCall& c) { return put(c, false); });
+  register_rule("aten::put_", [](const OpCall& c) { return put(c, true); });
+  register_derivative("aten::put", put_backward);
+  register_derivative("aten::put_", put_backward);
   register_rule({"aten::nonzero", "aten::masked_select"}, data_dependent);
 }
 

@@ -120,7 +120,7 @@ std::vector<OpCase> lookup_cases() {
          [](const Tensors& t) { return t[0].index({t[1], at::indexing::Slice(), t[2]}); }),
       op("x3[:, i, j] adjacent", {x3, idx({4, 0}), idx({2, 1})},
          [](const Tensors& t) { return t[0].index({at::indexing::Slice(), t[1], t[2]}); }),
-      no_grad(op("take", {x, idx({23, 0, 7, 7})}, [](const Tensors& t) { return t[0].take(t[1]); })),
+      op("take", {x, idx({23, 0, 7, 7})}, [](const Tensors& t) { return t[0].take(t[1]); }),
   };
 }
 
@@ -176,6 +176,16 @@ std::vector<OpCase> write_cases() {
                   })),
       op("index_add(0)", {x, idx({3, 3, 0}), at::randn({3, 6}, at::kDouble)},
          [](const Tensors& t) { return t[0].index_add(0, t[1], t[2], 0.5); }),
+      op("put (overwrite)", {x, idx({23, 0, 7}), at::randn({3}, at::kDouble)},
+         [](const Tensors& t) { return t[0].put(t[1], t[2]); }),
+      op("put (accumulate)", {x, idx({23, 7, 7}), at::randn({3}, at::kDouble)},
+         [](const Tensors& t) { return t[0].put(t[1], t[2], true); }),
+      // put_ keeps self, which must be whole (flat positions) or Partial as the rule allows.
+      with_raises(op("put_ (accumulate)", {x, idx({5, 0}), at::randn({2}, at::kDouble)},
+                     [](const Tensors& t) { return t[0].clone().put_(t[1], t[2], true); }),
+                  inplace_raises([](const std::vector<Placement>& r) {
+                    return r[0].is_shard() || (r[0].is_partial() && r[2].is_shard());
+                  })),
       op("index_copy(1)", {x, idx({4, 1}), at::randn({4, 2}, at::kDouble)},
          [](const Tensors& t) { return t[0].index_copy(1, t[1], t[2]); }),
       op("index_fill(1, value)", {x, idx({4, 1})}, [](const Tensors& t) { return t[0].index_fill(1, t[1], 7.0); }),
