@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -34,8 +35,28 @@ namespace dtensor::ops {
 // unneeded one may be left undefined).
 using Backward = std::function<std::vector<at::Tensor>(const at::Tensor& grad, const std::vector<bool>& needed)>;
 // Called at forward time with the op's arguments (only when a gradient will be recorded); returns
-// the backward, capturing what it needs (dims, sizes), never the input tensors themselves.
+// the backward, capturing what it needs: dims and sizes, and input tensors only as SavedTensor.
 using MakeBackward = std::function<Backward(c10::ArrayRef<c10::IValue> args)>;
+
+// An input tensor a backward needs (an index, the input of prod), kept as autograd's SavedVariable
+// keeps one: if it is modified in place between forward and backward, get() raises instead of
+// silently changing the gradient. An undefined tensor (an absent optional index) stays undefined.
+class SavedTensor {
+ public:
+  SavedTensor(at::Tensor tensor, std::string what)
+      : tensor_(std::move(tensor)), version_(tensor_.defined() ? tensor_._version() : 0), what_(std::move(what)) {}
+  const at::Tensor& get() const {
+    TORCH_CHECK(!tensor_.defined() || tensor_._version() == version_, "dtensor: ", what_,
+                ", needed for its gradient, was modified by an in-place operation (version ", version_,
+                " when saved, ", tensor_._version(), " now); clone it before modifying it");
+    return tensor_;
+  }
+
+ private:
+  at::Tensor tensor_;
+  int64_t version_;
+  std::string what_;
+};
 
 // Registers the autograd kernel of `op_name` ("aten::cat") for DTensors. The op must return one
 // Tensor (for an in-place op: self).

@@ -573,19 +573,14 @@ Backward select_scatter_backward(c10::ArrayRef<c10::IValue> args) {
 
 // index_select(self, dim, index): self's gradient is grad index_add-ed into zeros of self's shape,
 // as libtorch computes it; the zeros come from grad.new_zeros (a DTensor), where libtorch's
-// index_select_backward builds plain ones (see ops/derivatives.h). The index is kept for backward
-// as autograd's SavedVariable keeps it, and the same in-place check guards it.
+// index_select_backward builds plain ones (see ops/derivatives.h).
 Backward index_select_backward(c10::ArrayRef<c10::IValue> args) {
   const std::vector<int64_t> sizes = args[0].toTensor().sizes().vec();
   const int64_t dim = args[1].toInt();
-  const at::Tensor index = args[2].toTensor();
-  const int64_t version = index._version();
+  const SavedTensor index(args[2].toTensor(), "the index of index_select");
   return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
-    TORCH_CHECK(index._version() == version, "dtensor: the index of index_select, needed for its "
-                "gradient, was modified by an in-place operation (version ", version, " when saved, ",
-                index._version(), " now); clone the index before modifying it");
     at::Tensor self_grad;
-    if (needed[0]) self_grad = grad.new_zeros(sizes).index_add(dim, index, grad);
+    if (needed[0]) self_grad = grad.new_zeros(sizes).index_add(dim, index.get(), grad);
     return {self_grad, at::Tensor()};
   };
 }
@@ -593,25 +588,17 @@ Backward index_select_backward(c10::ArrayRef<c10::IValue> args) {
 // index_put(self, indices, values, accumulate), index_put_ and _index_put_impl_: as
 // libtorch computes it, values' gradient is grad at the indices, self's is grad (accumulate) or
 // grad with the written positions zeroed by an index_put of zeros, which libtorch builds plain and
-// we build with grad.new_zeros (ops/derivatives.h). The index tensors are kept like
-// index_select's.
+// we build with grad.new_zeros (ops/derivatives.h).
 Backward index_put_backward(c10::ArrayRef<c10::IValue> args) {
   const bool accumulate = args[3].toBool();
   const std::vector<int64_t> values_sizes = args[2].toTensor().sizes().vec();
-  std::vector<c10::optional<at::Tensor>> indices;
-  std::vector<int64_t> versions;
-  for (const auto& i : args[1].toListRef()) {
-    indices.push_back(i.toOptional<at::Tensor>());
-    versions.push_back(indices.back() ? indices.back()->_version() : 0);
-  }
+  std::vector<SavedTensor> indices;
+  for (const auto& i : args[1].toListRef())
+    indices.emplace_back(i.toOptional<at::Tensor>().value_or(at::Tensor()), "an index of index_put");
   return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
     c10::List<c10::optional<at::Tensor>> list;
-    for (size_t k = 0; k < indices.size(); ++k) {
-      TORCH_CHECK(!indices[k] || indices[k]->_version() == versions[k], "dtensor: index ", k,
-                  " of index_put, needed for its gradient, was modified by an in-place operation; "
-                  "clone the index before modifying it");
-      list.push_back(indices[k]);
-    }
+    for (const auto& i : indices)
+      list.push_back(i.get().defined() ? c10::optional<at::Tensor>(i.get()) : c10::nullopt);
     at::Tensor self_grad, values_grad;
     if (needed[0]) self_grad = accumulate ? grad : grad.index_put(list, grad.new_zeros(values_sizes), false);
     if (needed[1]) values_grad = grad.index(list);
@@ -652,16 +639,13 @@ std::vector<OpStrategy> put(const OpCall& call, bool inplace) {
 // self's is grad (accumulate) or grad with the written positions zeroed by a put of zeros, which
 // libtorch builds plain and we build with grad.new_zeros.
 Backward put_backward(c10::ArrayRef<c10::IValue> args) {
-  const at::Tensor index = args[1].toTensor();
-  const int64_t version = index._version();
+  const SavedTensor index(args[1].toTensor(), "the index of put");
   const std::vector<int64_t> source_sizes = args[2].toTensor().sizes().vec();
   const bool accumulate = args[3].toBool();
   return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
-    TORCH_CHECK(index._version() == version, "dtensor: the index of put, needed for its gradient, "
-                "was modified by an in-place operation; clone the index before modifying it");
     at::Tensor self_grad, source_grad;
-    if (needed[0]) self_grad = accumulate ? grad : grad.put(index, grad.new_zeros(source_sizes), false);
-    if (needed[2]) source_grad = grad.take(index).reshape(source_sizes);
+    if (needed[0]) self_grad = accumulate ? grad : grad.put(index.get(), grad.new_zeros(source_sizes), false);
+    if (needed[2]) source_grad = grad.take(index.get()).reshape(source_sizes);
     return {self_grad, at::Tensor(), source_grad};
   };
 }
@@ -671,13 +655,10 @@ Backward put_backward(c10::ArrayRef<c10::IValue> args) {
 // in-place put_ cannot write flat positions into, so the zeros here are grad.new_zeros.
 Backward take_backward(c10::ArrayRef<c10::IValue> args) {
   const std::vector<int64_t> sizes = args[0].toTensor().sizes().vec();
-  const at::Tensor index = args[1].toTensor();
-  const int64_t version = index._version();
+  const SavedTensor index(args[1].toTensor(), "the index of take");
   return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
-    TORCH_CHECK(index._version() == version, "dtensor: the index of take, needed for its gradient, "
-                "was modified by an in-place operation; clone the index before modifying it");
     at::Tensor self_grad;
-    if (needed[0]) self_grad = grad.new_zeros(sizes).put(index, grad, /*accumulate=*/true);
+    if (needed[0]) self_grad = grad.new_zeros(sizes).put(index.get(), grad, /*accumulate=*/true);
     return {self_grad, at::Tensor()};
   };
 }

@@ -29,14 +29,14 @@
 // (torch raises); such a rank holds the combine's identity instead (-inf or the dtype's lowest for
 // max, +inf or highest for min, 0 for the inf-norm of |x|), which the Partial combine ignores.
 //
-// cumsum scans its dim: that dim is gathered, the other shards stay, and P(sum|avg) passes (the
-// scan is linear).
+// cumsum and cumprod scan their dim: that dim is gathered, the other shards stay; P(sum|avg)
+// passes cumsum (linear), P(product) passes cumprod.
 //
 // Backward: autograd decomposes most of these gradients into pointwise ops, expand and sum. The
 // exception is value_selecting_reduction_backward (max.dim, min.dim): its decomposition would
 // allocate a plain tensor, so it runs as one op here (src/dispatch/register.cpp keeps it whole).
-// prod's backward asks aten::nonzero whether the input holds zeros, a data-dependent shape that
-// DTensor propagation refuses: prod is forward-only on DTensors.
+// prod's backward in libtorch asks aten::nonzero whether the input holds zeros, a data-dependent
+// shape that DTensor propagation refuses: prod has its own derivative (ops/derivatives.h).
 //
 // Several of these ops have no meta kernel in libtorch 1.13 (kMeta below); their rules state the
 // output metadata: the shape from the reduced dims, the dtype from running the op on a tiny CPU
@@ -47,6 +47,7 @@
 #include <ATen/ATen.h>
 
 #include "ops/common.h"
+#include "ops/derivatives.h"
 
 namespace dtensor::ops {
 namespace {
@@ -249,16 +250,47 @@ void register_norm(const char* name, int dims_arg, int keepdim_arg, bool state_m
   });
 }
 
-std::vector<OpStrategy> cumsum_rule(const OpCall& call) {
+// cumsum / cumprod: scans of their dim (see the file header).
+std::vector<OpStrategy> scan_rule(const OpCall& call, Combine combine) {
   const auto& in = call.input(0);
   const int64_t dim = wrap_dim(call.int_arg(1), in.ndim());
   Placements p = unshard_dims(in.placements(), {dim});
   for (auto& x : p)
-    if (x.is_partial() && !partial_passes(Combine::Sum, x.reduce_op())) x = Replicate{};
+    if (x.is_partial() && !partial_passes(combine, x.reduce_op())) x = Replicate{};
   OpStrategy s;
   s.inputs.push_back(p);
   s.outputs.push_back(p);
   return {s};
+}
+
+// prod(self) / prod(self, dim, keepdim): x_i's gradient is grad times the product of the other
+// elements, here the exclusive cumprods from both ends, which needs no division and so no special
+// case for zeros. libtorch's formula asks nonzero() where the zeros are, a data-dependent shape
+// DTensor propagation refuses. Differentiable ops throughout (double backward works).
+Backward prod_backward(c10::ArrayRef<c10::IValue> args) {
+  const SavedTensor self(args[0].toTensor(), "the input of prod");
+  const bool all = args.size() == 2;  // prod(self, *, dtype) or prod.dim_int(self, dim, keepdim, *, dtype)
+  const int64_t dim = all ? 0 : wrap_dim(args[1].toInt(), args[0].toTensor().dim());
+  const bool keepdim = !all && args[2].toBool();
+  return [=](const at::Tensor& grad, const std::vector<bool>& needed) -> std::vector<at::Tensor> {
+    if (!needed[0]) return {at::Tensor()};
+    const at::Tensor& input = self.get();
+    if (input.numel() == 0) return {grad.new_zeros(input.sizes())};
+    at::Tensor x = input.to(grad.scalar_type());
+    at::Tensor g = grad;
+    if (all) {
+      x = x.reshape({-1});
+    } else if (!keepdim && input.dim() > 0) {
+      g = g.unsqueeze(dim);
+    }
+    if (x.dim() == 0) return {g};  // prod of a scalar is the scalar
+    const int64_t n = x.size(dim);
+    const at::Tensor one = at::ones_like(x.narrow(dim, 0, 1));
+    const at::Tensor before = at::cat({one, x.narrow(dim, 0, n - 1)}, dim).cumprod(dim);
+    const at::Tensor after = at::cat({x.narrow(dim, 1, n - 1), one}, dim).flip(dim).cumprod(dim).flip(dim);
+    const at::Tensor out = g * before * after;
+    return {all ? out.reshape(input.sizes()) : out};
+  };
 }
 
 // value_selecting_reduction_backward(grad, dim, indices, sizes, keepdim): the gradient of
@@ -328,7 +360,10 @@ DTENSOR_RULES(reductions) {
   register_norm("aten::norm.ScalarOpt_dtype", -1, -1, !kMeta);
   register_norm("aten::norm.ScalarOpt_dim", 2, 3, !kMeta);
   register_norm("aten::norm.ScalarOpt_dim_dtype", 2, 3, !kMeta);
-  register_rule("aten::cumsum", cumsum_rule);
+  register_rule("aten::cumsum", [](const OpCall& c) { return scan_rule(c, Combine::Sum); });
+  register_rule("aten::cumprod", [](const OpCall& c) { return scan_rule(c, Combine::Product); });
+  register_derivative("aten::prod", prod_backward);
+  register_derivative("aten::prod.dim_int", prod_backward);
   register_rule("aten::value_selecting_reduction_backward", value_selecting_backward_rule);
 }
 

@@ -83,10 +83,15 @@ std::vector<OpCase> reduction_cases() {
       one("argmax 0", x, [](const at::Tensor& t) { return t.argmax(0); }),
       one("argmax None", x, [](const at::Tensor& t) { return t.argmax(); }),
       one("argmin 1 keepdim", x, [](const at::Tensor& t) { return t.argmin(1, true); }),
-      // prod's backward asks aten::nonzero whether the input holds zeros: a data-dependent shape
-      // that DTensor propagation refuses, so only the forward is checked.
-      no_grad(one("prod", positive, [](const at::Tensor& t) { return t.prod(); })),
-      no_grad(one("prod.dim_int 0", positive, [](const at::Tensor& t) { return t.prod(0); })),
+      // prod has its own derivative on DTensors (exclusive cumprods): zeros need no special case.
+      one("prod", positive, [](const at::Tensor& t) { return t.prod(); }),
+      one("prod.dim_int 0", positive, [](const at::Tensor& t) { return t.prod(0); }),
+      one("prod.dim_int 1 keepdim, with zeros", positive.mul(at::tensor({1.0, 0.0, 1.0}, at::kDouble)),
+          [](const at::Tensor& t) { return t.prod(1, true); }),
+      one("prod with one zero", positive * at::arange(12).reshape({4, 3}).ne(5),
+          [](const at::Tensor& t) { return t.prod(); }),
+      one("cumprod 0", positive, [](const at::Tensor& t) { return t.cumprod(0); }),
+      one("cumprod 1", x, [](const at::Tensor& t) { return t.cumprod(1); }),
       one("var.correction [1]", x, [](const at::Tensor& t) { return t.var(at::IntArrayRef{1}); }),
       one("var.correction all, correction 0", x, [](const at::Tensor& t) { return t.var(false); }),
       one("std.correction [0] keepdim", x, [](const at::Tensor& t) { return t.std(at::IntArrayRef{0}, true, true); }),
