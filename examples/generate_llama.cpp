@@ -19,6 +19,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "llama/llama.h"
+#include "report_errors.h"
 
 namespace {
 
@@ -97,36 +98,38 @@ int main(int argc, char** argv) {
   app.add_flag("--check,!--no-check", o.check, "compare with single-process generation")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  dtensor::InitOptions init;
-  init.backend = o.backend;
-  dtensor::init_process_group(init);
-  const bool leader = dtensor::get_rank() == 0;
-  const auto args = llama::Args::preset(o.model);
-  std::vector<int64_t> prompt(o.prompt.begin(), o.prompt.end());
-  TORCH_CHECK_VALUE(!prompt.empty(), "--prompt must not be empty");
+  return report_errors("generate_llama", [&] {
+    dtensor::InitOptions init;
+    init.backend = o.backend;
+    dtensor::init_process_group(init);
+    const bool leader = dtensor::get_rank() == 0;
+    const auto args = llama::Args::preset(o.model);
+    std::vector<int64_t> prompt(o.prompt.begin(), o.prompt.end());
+    TORCH_CHECK_VALUE(!prompt.empty(), "--prompt must not be empty");
 
-  auto mesh = dtensor::init_device_mesh("cpu", {dtensor::get_world_size()}, {"tp"});
-  auto model = build(args, o);
-  llama::parallelize(model, mesh, {/*sequence_parallel=*/false, /*loss_parallel=*/false});
-  auto tp = generate(model, prompt, o);
-  if (leader) {
-    std::printf("prompt: \"%s\"\ntp=%lld (%s): \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s\n", o.prompt.c_str(),
-                static_cast<long long>(mesh.size()), dtensor::get_backend().c_str(), printable(tp.tokens).c_str(),
-                tp.prefill_seconds * 1e3, (tp.tokens.size() - 1) / std::max(tp.decode_seconds, 1e-9));
-  }
-  int status = 0;
-  if (o.check && leader) {
-    auto reference = build(args, o);
-    auto single = generate(reference, prompt, o);
-    const bool same = single.tokens == tp.tokens;
-    std::printf("single process: \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s\n%s\n",
-                printable(single.tokens).c_str(), single.prefill_seconds * 1e3,
-                (single.tokens.size() - 1) / std::max(single.decode_seconds, 1e-9),
-                same ? "MATCH: the same tokens as single-process generation"
-                     : "MISMATCH: tokens differ from single-process generation");
-    status = same ? 0 : 1;
-  }
-  if (o.check) status = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, mesh.get_group()).item<int>();
-  dtensor::destroy_process_group();
-  return status;
+    auto mesh = dtensor::init_device_mesh("cpu", {dtensor::get_world_size()}, {"tp"});
+    auto model = build(args, o);
+    llama::parallelize(model, mesh, {/*sequence_parallel=*/false, /*loss_parallel=*/false});
+    auto tp = generate(model, prompt, o);
+    if (leader) {
+      std::printf("prompt: \"%s\"\ntp=%lld (%s): \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s\n", o.prompt.c_str(),
+                  static_cast<long long>(mesh.size()), dtensor::get_backend().c_str(), printable(tp.tokens).c_str(),
+                  tp.prefill_seconds * 1e3, (tp.tokens.size() - 1) / std::max(tp.decode_seconds, 1e-9));
+    }
+    int status = 0;
+    if (o.check && leader) {
+      auto reference = build(args, o);
+      auto single = generate(reference, prompt, o);
+      const bool same = single.tokens == tp.tokens;
+      std::printf("single process: \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s\n%s\n",
+                  printable(single.tokens).c_str(), single.prefill_seconds * 1e3,
+                  (single.tokens.size() - 1) / std::max(single.decode_seconds, 1e-9),
+                  same ? "MATCH: the same tokens as single-process generation"
+                       : "MISMATCH: tokens differ from single-process generation");
+      status = same ? 0 : 1;
+    }
+    if (o.check) status = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, mesh.get_group()).item<int>();
+    dtensor::destroy_process_group();
+    return status;
+  });
 }

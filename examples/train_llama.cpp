@@ -18,6 +18,7 @@
 #include <torch/optim/adamw.h>
 
 #include "llama/llama.h"
+#include "report_errors.h"
 
 namespace {
 
@@ -167,66 +168,68 @@ int main(int argc, char** argv) {
   app.add_option("--save", o.save, "write the trained parameters (unsharded) to this file, for generate_llama");
   CLI11_PARSE(app, argc, argv);
 
-  dtensor::InitOptions init;
-  init.backend = o.backend;
-  dtensor::init_process_group(init);
-  const int world = dtensor::get_world_size();
-  const bool leader = dtensor::get_rank() == 0;
-  auto args = llama::Args::preset(o.model);
-  TORCH_CHECK_VALUE(o.seq_len <= args.max_seq_len, "--seq-len ", o.seq_len, " exceeds the model's ", args.max_seq_len);
-  const std::string text = make_corpus(1 << 18);
-  auto corpus = at::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, at::kChar)
-                    .to(at::kLong).remainder(256);
+  return report_errors("train_llama", [&] {
+    dtensor::InitOptions init;
+    init.backend = o.backend;
+    dtensor::init_process_group(init);
+    const int world = dtensor::get_world_size();
+    const bool leader = dtensor::get_rank() == 0;
+    auto args = llama::Args::preset(o.model);
+    TORCH_CHECK_VALUE(o.seq_len <= args.max_seq_len, "--seq-len ", o.seq_len, " exceeds the model's ", args.max_seq_len);
+    const std::string text = make_corpus(1 << 18);
+    auto corpus = at::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, at::kChar)
+                      .to(at::kLong).remainder(256);
 
-  auto mesh = dtensor::init_device_mesh("cpu", {world}, {"tp"});
-  torch::manual_seed(o.seed);
-  llama::Transformer model(args);
-  llama::parallelize(model, mesh, {o.sequence_parallel, o.loss_parallel});
-  if (leader) {
-    int64_t params = 0;
-    for (const auto& p : unique_parameters(*model)) params += p.numel();
-    std::printf("llama-%s: %lld parameters, tp=%d (%s), sequence parallel %s, loss parallel %s, "
-                "batch %d x %d tokens\n", o.model.c_str(), static_cast<long long>(params), world,
-                dtensor::get_backend().c_str(), o.sequence_parallel ? "on" : "off", o.loss_parallel ? "on" : "off",
-                o.batch, o.seq_len);
-  }
-  const auto start = Clock::now();
-  auto tp_run = train(model, mesh, o, corpus, true);
-  const double tp_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (leader) std::printf("tensor-parallel training: %.1f s, loss %.4f -> %.4f\n", tp_seconds, tp_run.losses.front(), tp_run.losses.back());
-
-  if (!o.save.empty()) {
-    llama::save_checkpoint(model, o.save);
-    if (leader) std::printf("saved the trained parameters to %s\n", o.save.c_str());
-  }
-
-  int status = 0;
-  if (o.check) {
-    // Gather the TP parameters (collective), then rank 0 replays the run on one process.
-    std::map<std::string, at::Tensor> gathered;
-    for (const auto& p : model->named_parameters())
-      gathered[p.key()] = dtensor::is_dtensor(p.value()) ? dtensor::DTensor(p.value()).full_tensor() : p.value().detach();
+    auto mesh = dtensor::init_device_mesh("cpu", {world}, {"tp"});
+    torch::manual_seed(o.seed);
+    llama::Transformer model(args);
+    llama::parallelize(model, mesh, {o.sequence_parallel, o.loss_parallel});
     if (leader) {
-      torch::manual_seed(o.seed);
-      llama::Transformer reference(args);
-      const auto ref_start = Clock::now();
-      auto ref_run = train(reference, std::nullopt, o, corpus, false);
-      std::printf("single-process training (same seed, for the check): %.1f s\n",
-                  std::chrono::duration<double>(Clock::now() - ref_start).count());
-      double loss_diff = 0, param_diff = 0;
-      for (size_t i = 0; i < ref_run.losses.size(); ++i)
-        loss_diff = std::max(loss_diff, std::abs(ref_run.losses[i] - tp_run.losses[i]));
-      for (const auto& p : reference->named_parameters())
-        param_diff = std::max(param_diff, (p.value() - gathered.at(p.key())).abs().max().item<double>());
-      const bool match = loss_diff <= o.tolerance && param_diff <= o.tolerance;
-      std::printf("check against single process (same seed, %d steps): max |loss diff| %.2e, max |param diff| "
-                  "%.2e, tolerance %.0e: %s\n", o.steps, loss_diff, param_diff, o.tolerance,
-                  match ? "MATCH" : "MISMATCH");
-      status = match ? 0 : 1;
+      int64_t params = 0;
+      for (const auto& p : unique_parameters(*model)) params += p.numel();
+      std::printf("llama-%s: %lld parameters, tp=%d (%s), sequence parallel %s, loss parallel %s, "
+                  "batch %d x %d tokens\n", o.model.c_str(), static_cast<long long>(params), world,
+                  dtensor::get_backend().c_str(), o.sequence_parallel ? "on" : "off", o.loss_parallel ? "on" : "off",
+                  o.batch, o.seq_len);
     }
-    auto verdict = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, mesh.get_group());
-    status = verdict.item<int>();
-  }
-  dtensor::destroy_process_group();
-  return status;
+    const auto start = Clock::now();
+    auto tp_run = train(model, mesh, o, corpus, true);
+    const double tp_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (leader) std::printf("tensor-parallel training: %.1f s, loss %.4f -> %.4f\n", tp_seconds, tp_run.losses.front(), tp_run.losses.back());
+
+    if (!o.save.empty()) {
+      llama::save_checkpoint(model, o.save);
+      if (leader) std::printf("saved the trained parameters to %s\n", o.save.c_str());
+    }
+
+    int status = 0;
+    if (o.check) {
+      // Gather the TP parameters (collective), then rank 0 replays the run on one process.
+      std::map<std::string, at::Tensor> gathered;
+      for (const auto& p : model->named_parameters())
+        gathered[p.key()] = dtensor::is_dtensor(p.value()) ? dtensor::DTensor(p.value()).full_tensor() : p.value().detach();
+      if (leader) {
+        torch::manual_seed(o.seed);
+        llama::Transformer reference(args);
+        const auto ref_start = Clock::now();
+        auto ref_run = train(reference, std::nullopt, o, corpus, false);
+        std::printf("single-process training (same seed, for the check): %.1f s\n",
+                    std::chrono::duration<double>(Clock::now() - ref_start).count());
+        double loss_diff = 0, param_diff = 0;
+        for (size_t i = 0; i < ref_run.losses.size(); ++i)
+          loss_diff = std::max(loss_diff, std::abs(ref_run.losses[i] - tp_run.losses[i]));
+        for (const auto& p : reference->named_parameters())
+          param_diff = std::max(param_diff, (p.value() - gathered.at(p.key())).abs().max().item<double>());
+        const bool match = loss_diff <= o.tolerance && param_diff <= o.tolerance;
+        std::printf("check against single process (same seed, %d steps): max |loss diff| %.2e, max |param diff| "
+                    "%.2e, tolerance %.0e: %s\n", o.steps, loss_diff, param_diff, o.tolerance,
+                    match ? "MATCH" : "MISMATCH");
+        status = match ? 0 : 1;
+      }
+      auto verdict = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, mesh.get_group());
+      status = verdict.item<int>();
+    }
+    dtensor::destroy_process_group();
+    return status;
+  });
 }

@@ -164,7 +164,8 @@ void parallelize(Transformer& model, const dtensor::DeviceMesh& mesh, const Plan
   const Args& a = model->args;
   TORCH_CHECK_VALUE(a.n_heads % n == 0 && a.n_kv_heads % n == 0 && a.ffn_hidden % n == 0,
                     "tensor parallel degree ", n, " must divide n_heads (", a.n_heads, "), n_kv_heads (",
-                    a.n_kv_heads, ") and ffn_hidden (", a.ffn_hidden, ")");
+                    a.n_kv_heads, ") and ffn_hidden (", a.ffn_hidden, "); the degree is the mesh size, "
+                    "e.g. the number of processes (dtensor-run --nproc-per-node)");
   const bool sp = o.sequence_parallel;
   // The residual stream between blocks: this rank's piece of the sequence, or everything.
   const Placement stream = sp ? Placement(Shard(1)) : Placement(Replicate());
