@@ -11,6 +11,7 @@
 // Sampling is greedy (--temperature 0) or from softmax(logits / temperature) with a generator
 // seeded identically on every rank.
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "llama/llama.h"
-#include "report_errors.h"
+#include "demo_util.h"
 
 namespace {
 
@@ -39,6 +40,7 @@ struct Options {
 struct Generation {
   std::vector<int64_t> tokens;
   double prefill_seconds = 0, decode_seconds = 0;
+  std::string collectives_per_token;  // over the decode steps
 };
 
 int64_t sample(const at::Tensor& logits, double temperature, at::Generator& gen) {
@@ -51,6 +53,7 @@ Generation generate(llama::Transformer& model, const std::vector<int64_t>& promp
   c10::InferenceMode inference;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   auto caches = model->make_caches(1);
+  std::optional<dtensor::debug::CommDebugMode> comm;  // counts the decode steps
   Generation out;
   auto start = Clock::now();
   auto input = at::tensor(prompt, at::kLong).view({1, -1});
@@ -63,10 +66,12 @@ Generation generate(llama::Transformer& model, const std::vector<int64_t>& promp
     input = at::full({1, 1}, next, at::kLong);
     if (i == 0) {
       out.prefill_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      comm.emplace();
       start = Clock::now();
     }
   }
   out.decode_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (comm) out.collectives_per_token = short_counts(comm->get_comm_counts(), static_cast<int64_t>(out.tokens.size()) - 1);
   return out;
 }
 
@@ -112,9 +117,10 @@ int main(int argc, char** argv) {
     llama::parallelize(model, mesh, {/*sequence_parallel=*/false, /*loss_parallel=*/false});
     auto tp = generate(model, prompt, o);
     if (leader) {
-      std::printf("prompt: \"%s\"\ntp=%lld (%s): \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s\n", o.prompt.c_str(),
-                  static_cast<long long>(mesh.size()), dtensor::get_backend().c_str(), printable(tp.tokens).c_str(),
-                  tp.prefill_seconds * 1e3, (tp.tokens.size() - 1) / std::max(tp.decode_seconds, 1e-9));
+      std::printf("prompt: \"%s\"\ntp=%lld (%s): \"%s\"\n  prefill %.1f ms, decode %.1f tokens/s, collectives/token: %s\n",
+                  o.prompt.c_str(), static_cast<long long>(mesh.size()), dtensor::get_backend().c_str(),
+                  printable(tp.tokens).c_str(), tp.prefill_seconds * 1e3,
+                  (tp.tokens.size() - 1) / std::max(tp.decode_seconds, 1e-9), tp.collectives_per_token.c_str());
     }
     int status = 0;
     if (o.check && leader) {

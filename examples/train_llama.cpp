@@ -18,7 +18,7 @@
 #include <torch/optim/adamw.h>
 
 #include "llama/llama.h"
-#include "report_errors.h"
+#include "demo_util.h"
 
 namespace {
 
@@ -87,16 +87,6 @@ std::vector<at::Tensor> unique_parameters(torch::nn::Module& m) {
 std::string progress_bar(int done, int total) {
   const int width = 24, filled = width * done / std::max(total, 1);
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
-}
-
-std::string short_counts(const std::map<std::string, int64_t>& counts, int steps) {
-  static const std::map<std::string, std::string> abbrev{{"all_gather", "ag"}, {"reduce_scatter", "rs"},
-                                                         {"all_reduce", "ar"}, {"all_to_all", "a2a"},
-                                                         {"broadcast", "bc"}, {"scatter", "sc"}};
-  std::string s;
-  for (const auto& [name, count] : counts)
-    s += (s.empty() ? "" : " ") + abbrev.at(name) + " " + std::to_string(count / std::max(steps, 1));
-  return s.empty() ? "none" : s;
 }
 
 struct RunResult {
