@@ -1,8 +1,12 @@
 // Trains the Llama-style model in tensor parallel and checks it against a single-process run.
 //
 //   dtensor-run --nproc-per-node 2 ./train_llama [--model small --steps 60 --no-sequence-parallel ...]
+//   dtensor-run --nproc-per-node 4 ./train_llama --tp 2      # 2 data-parallel groups of tp 2
 //
-// Every rank reads the same deterministic byte-level corpus and batches. One line per interval
+// Every rank reads the same deterministic byte-level corpus and batches. With --tp below the world
+// size the ranks form a (dp, tp) mesh: the model is tensor-parallel over "tp", each dp group trains
+// on its slice of the batch, and after backward the local gradients are averaged over "dp" in one
+// all_reduce of a flat buffer (what DDP does for a TP model), which gives the whole batch's gradient. One line per interval
 // on rank 0: step, loss, tokens/s, peak memory of every rank, collectives per step. At the end,
 // rank 0 trains the same model single-process from the same seed and compares the loss curves and
 // the final parameters; the program fails when they differ beyond the stated tolerance.
@@ -27,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string model = "small";
   std::string backend;
+  int tp = 0;  // 0: the world size
   int steps = 60;
   int batch = 8;
   int seq_len = 64;
@@ -93,8 +98,35 @@ struct RunResult {
   std::vector<double> losses;
 };
 
-// One training run. `mesh` null: single process, plain tensors.
-RunResult train(llama::Transformer& model, const std::optional<dtensor::DeviceMesh>& mesh, const Options& o,
+// Where a run lives: `tp` carries the model; `dp` (when there is more than one data-parallel group)
+// averages gradients and losses; `world` spans every rank (memory report, the final verdict).
+struct Parallel {
+  dtensor::DeviceMesh world, tp;
+  std::optional<dtensor::DeviceMesh> dp;
+};
+
+// Averages the local gradients of `params` over the dp group in one all_reduce of a flat buffer.
+// A DTensor's local gradient is averaged as it is, whatever its tp placement: averaging commutes
+// with the tp sum of a Partial and with the pieces of a Shard.
+void average_over_dp(const std::vector<at::Tensor>& params, const dtensor::DeviceMesh& dp) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) {
+    const auto& g = p.grad();
+    if (g.defined()) grads.push_back(dtensor::is_dtensor(g) ? dtensor::DTensor(g).local_tensor() : g);
+  }
+  std::vector<at::Tensor> flat;
+  for (const auto& g : grads) flat.push_back(g.reshape({-1}));
+  auto buffer = at::cat(flat);
+  dtensor::comm::all_reduce_(buffer, dtensor::comm::ReduceOp::Avg, dp.get_group());
+  int64_t offset = 0;
+  for (auto& g : grads) {
+    g.copy_(buffer.narrow(0, offset, g.numel()).view_as(g));
+    offset += g.numel();
+  }
+}
+
+// One training run. `parallel` null: single process, plain tensors.
+RunResult train(llama::Transformer& model, const std::optional<Parallel>& parallel, const Options& o,
                 const at::Tensor& corpus, bool report) {
   torch::optim::AdamW opt(unique_parameters(*model), torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   RunResult result;
@@ -104,23 +136,30 @@ RunResult train(llama::Transformer& model, const std::optional<dtensor::DeviceMe
   comm.emplace();
   for (int step = 1; step <= o.steps; ++step) {
     auto data = batch_of(corpus, o.batch, o.seq_len, step, o.seed);
+    if (parallel && parallel->dp) data = data.chunk(parallel->dp->size(), 0)[parallel->dp->get_local_rank()];
     auto inputs = data.narrow(1, 0, o.seq_len), targets = data.narrow(1, 1, o.seq_len);
     std::optional<dtensor::parallel::LossParallel> vocab_parallel;
-    if (mesh && o.loss_parallel) vocab_parallel.emplace(dtensor::parallel::loss_parallel());
+    if (parallel && o.loss_parallel) vocab_parallel.emplace(dtensor::parallel::loss_parallel());
     auto loss = llama::loss(model(inputs), targets);
     loss.backward();
     vocab_parallel.reset();
+    double loss_value = loss.item<double>();
+    if (parallel && parallel->dp) {
+      average_over_dp(unique_parameters(*model), *parallel->dp);
+      loss_value = dtensor::comm::all_reduce(at::full({1}, loss_value, at::kDouble), dtensor::comm::ReduceOp::Avg,
+                                             parallel->dp->get_group()).item<double>();
+    }
     // dtensor's version: without sequence parallel, plain norm weights sit beside DTensors.
     if (o.clip > 0) dtensor::nn::utils::clip_grad_norm_(unique_parameters(*model), o.clip);
     opt.step();
     opt.zero_grad();
-    result.losses.push_back(loss.item<double>());
+    result.losses.push_back(loss_value);
     if (report && (step % o.log_interval == 0 || step == o.steps)) {
       const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
       const int steps_in_interval = step % o.log_interval == 0 ? o.log_interval : step % o.log_interval;
       // Peak memory of every rank (a collective: every rank reports at the same steps).
       auto mine = at::full({1}, peak_rss_mib(), at::kDouble);
-      auto all = mesh ? dtensor::comm::all_gather(mine, 0, mesh->get_group()) : mine;
+      auto all = parallel ? dtensor::comm::all_gather(mine, 0, parallel->world.get_group()) : mine;
       std::string mem;
       for (int64_t r = 0; r < all.size(0); ++r) mem += (r ? "/" : "") + std::to_string(static_cast<int>(all[r].item<double>()));
       if (dtensor::get_rank() == 0) {
@@ -144,6 +183,8 @@ int main(int argc, char** argv) {
   CLI::App app("Train a Llama-style model in tensor parallel and check it against a single process");
   app.add_option("--model", o.model, "tiny | small | medium | large")->capture_default_str();
   app.add_option("--backend", o.backend, "gloo | mpi (default: $DTENSOR_BACKEND, mpi under mpirun, else gloo)");
+  app.add_option("--tp", o.tp, "tensor-parallel degree; the other ranks form data-parallel groups (0: all ranks)")
+      ->capture_default_str();
   app.add_option("--steps", o.steps)->capture_default_str();
   app.add_option("--batch", o.batch)->capture_default_str();
   app.add_option("--seq-len", o.seq_len)->capture_default_str();
@@ -170,20 +211,30 @@ int main(int argc, char** argv) {
     auto corpus = at::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, at::kChar)
                       .to(at::kLong).remainder(256);
 
-    auto mesh = dtensor::init_device_mesh("cpu", {world}, {"tp"});
+    const int tp = o.tp == 0 ? world : o.tp;
+    TORCH_CHECK_VALUE(tp > 0 && world % tp == 0, "--tp ", o.tp, " must divide the number of processes (", world, ")");
+    const int dp = world / tp;
+    TORCH_CHECK_VALUE(o.batch % dp == 0, "--batch ", o.batch, " must divide over the ", dp, " data-parallel groups");
+    const auto all_ranks = dtensor::init_device_mesh("cpu", {world}, {"tp"});  // also the tp mesh when dp == 1
+    Parallel parallel{all_ranks, all_ranks, {}};
+    if (dp > 1) {
+      auto mesh = dtensor::init_device_mesh("cpu", {dp, tp}, {"dp", "tp"});
+      parallel.tp = mesh["tp"];
+      parallel.dp = mesh["dp"];
+    }
     torch::manual_seed(o.seed);
     llama::Transformer model(args);
-    llama::parallelize(model, mesh, {o.sequence_parallel, o.loss_parallel});
+    llama::parallelize(model, parallel.tp, {o.sequence_parallel, o.loss_parallel});
     if (leader) {
       int64_t params = 0;
       for (const auto& p : unique_parameters(*model)) params += p.numel();
-      std::printf("llama-%s: %lld parameters, tp=%d (%s), sequence parallel %s, loss parallel %s, "
-                  "batch %d x %d tokens\n", o.model.c_str(), static_cast<long long>(params), world,
+      std::printf("llama-%s: %lld parameters, tp=%d dp=%d (%s), sequence parallel %s, loss parallel %s, "
+                  "batch %d x %d tokens\n", o.model.c_str(), static_cast<long long>(params), tp, dp,
                   dtensor::get_backend().c_str(), o.sequence_parallel ? "on" : "off", o.loss_parallel ? "on" : "off",
                   o.batch, o.seq_len);
     }
     const auto start = Clock::now();
-    auto tp_run = train(model, mesh, o, corpus, true);
+    auto tp_run = train(model, parallel, o, corpus, true);
     const double tp_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (leader) std::printf("tensor-parallel training: %.1f s, loss %.4f -> %.4f\n", tp_seconds, tp_run.losses.front(), tp_run.losses.back());
 
@@ -216,7 +267,7 @@ int main(int argc, char** argv) {
                     match ? "MATCH" : "MISMATCH");
         status = match ? 0 : 1;
       }
-      auto verdict = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, mesh.get_group());
+      auto verdict = dtensor::comm::broadcast(at::full({1}, status, at::kInt), 0, parallel.world.get_group());
       status = verdict.item<int>();
     }
     dtensor::destroy_process_group();
