@@ -254,8 +254,14 @@ int main(int argc, char** argv) {
         llama::Transformer reference(args);
         const auto ref_start = Clock::now();
         auto ref_run = train(reference, std::nullopt, o, corpus, false);
-        std::printf("single-process training (same seed, for the check): %.1f s\n",
-                    std::chrono::duration<double>(Clock::now() - ref_start).count());
+        const double ref_seconds = std::chrono::duration<double>(Clock::now() - ref_start).count();
+        // The single run uses this rank's intra-op threads: the same cores per process as each rank.
+        std::printf("single-process training (same seed, for the check): %.1f s; %d processes ran %.2fx its speed%s\n",
+                    ref_seconds, world, ref_seconds / tp_seconds,
+                    ref_seconds < 1.3 * tp_seconds && dtensor::get_backend() == "gloo"
+                        ? " (small steps are latency-bound on Gloo; MPI under mpirun, a larger --batch or "
+                          "--model medium run faster)"
+                        : "");
         double loss_diff = 0, param_diff = 0;
         for (size_t i = 0; i < ref_run.losses.size(); ++i)
           loss_diff = std::max(loss_diff, std::abs(ref_run.losses[i] - tp_run.losses[i]));
