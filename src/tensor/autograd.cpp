@@ -32,7 +32,7 @@ const DTensorImpl& as_dtensor(const at::Tensor& grad, const char* where) {
 }
 
 // Backward redistributions wait the way forward ones do: issue, then Pending::wait, which on MPI
-// spins ~50 us and then sleeps. A blocking MPI call instead busy-polls inside Open MPI for as long
+// spins ~50 us, then yields the core, then sleeps (ProcessGroupMPI). A blocking MPI call instead busy-polls inside Open MPI for as long
 // as the peer is still computing its part of the backward pass; when ranks share cores that
 // spinning takes CPU from the very peer it waits for (bench/README.md, step time vs `async`).
 at::Tensor redistribute_grad(const at::Tensor& local, const DTensorSpec& from,
