@@ -99,6 +99,7 @@ namespace {
 namespace comm = dtensor::comm;
 namespace tp = dtensor::parallel;
 using dtensor::DTensor;
+using dtensor::nn::unique_parameters;
 using dtensor::Shard;
 using json = nlohmann::json;
 using Fn = std::function<at::Tensor(const at::Tensor&)>;
@@ -152,16 +153,6 @@ int64_t live_heap_bytes() {
 std::vector<double> gather_over_ranks(double value, const Context& ctx) {
   auto all = comm::all_gather(at::full({1}, value, at::kDouble), 0, ctx.group);
   return std::vector<double>(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
-}
-
-std::vector<at::Tensor> unique_parameters(torch::nn::Module& m) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : m.parameters()) {
-    bool seen = false;
-    for (const auto& q : out) seen = seen || q.is_same(p);
-    if (!seen) out.push_back(p);
-  }
-  return out;
 }
 
 // This rank's piece of a [b, s, ...] tensor: its sequence chunk with SP, all of it otherwise.

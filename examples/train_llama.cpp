@@ -27,6 +27,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using dtensor::nn::unique_parameters;
 
 struct Options {
   std::string model = "small";
@@ -79,16 +80,6 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-std::vector<at::Tensor> unique_parameters(torch::nn::Module& m) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : m.parameters()) {
-    bool seen = false;
-    for (const auto& q : out) seen = seen || q.is_same(p);
-    if (!seen) out.push_back(p);
-  }
-  return out;
-}
-
 std::string progress_bar(int done, int total) {
   const int width = 24, filled = width * done / std::max(total, 1);
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
@@ -128,7 +119,8 @@ void average_over_dp(const std::vector<at::Tensor>& params, const dtensor::Devic
 // One training run. `parallel` null: single process, plain tensors.
 RunResult train(llama::Transformer& model, const std::optional<Parallel>& parallel, const Options& o,
                 const at::Tensor& corpus, bool report) {
-  torch::optim::AdamW opt(unique_parameters(*model), torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  const auto params = unique_parameters(*model);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   RunResult result;
   const int64_t tokens_per_step = static_cast<int64_t>(o.batch) * o.seq_len;
   auto interval_start = Clock::now();
@@ -145,12 +137,12 @@ RunResult train(llama::Transformer& model, const std::optional<Parallel>& parall
     vocab_parallel.reset();
     double loss_value = loss.item<double>();
     if (parallel && parallel->dp) {
-      average_over_dp(unique_parameters(*model), *parallel->dp);
+      average_over_dp(params, *parallel->dp);
       loss_value = dtensor::comm::all_reduce(at::full({1}, loss_value, at::kDouble), dtensor::comm::ReduceOp::Avg,
                                              parallel->dp->get_group()).item<double>();
     }
     // dtensor's version: without sequence parallel, plain norm weights sit beside DTensors.
-    if (o.clip > 0) dtensor::nn::utils::clip_grad_norm_(unique_parameters(*model), o.clip);
+    if (o.clip > 0) dtensor::nn::utils::clip_grad_norm_(params, o.clip);
     opt.step();
     opt.zero_grad();
     result.losses.push_back(loss_value);

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <unordered_set>
 
 #include <dtensor/nn/layers.h>
 
@@ -73,6 +74,14 @@ void replace_buffer(torch::nn::Module& module, const std::string& name, at::Tens
   TORCH_CHECK(slot != nullptr, "replace_buffer: ", module.name(), " has no buffer '", name, "'");
   *slot = value;
   if (at::Tensor* member = member_of(module, name)) *member = value;
+}
+
+std::vector<at::Tensor> unique_parameters(const torch::nn::Module& module) {
+  std::vector<at::Tensor> out;
+  std::unordered_set<const c10::TensorImpl*> seen;
+  for (const auto& p : module.parameters())
+    if (seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
+  return out;
 }
 
 }  // namespace dtensor::nn

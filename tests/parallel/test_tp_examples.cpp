@@ -13,19 +13,10 @@
 using namespace dtensor;
 namespace tp = dtensor::parallel;
 using dtensor::debug::CommDebugMode;
+using dtensor::nn::unique_parameters;
 using dtensor::testing::run_world;
 
 namespace {
-
-std::vector<at::Tensor> unique_parameters(torch::nn::Module& m) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : m.parameters()) {
-    bool seen = false;
-    for (const auto& q : out) seen = seen || q.is_same(p);
-    if (!seen) out.push_back(p);
-  }
-  return out;
-}
 
 void expect_same_parameters(torch::nn::Module& parallel, torch::nn::Module& ref, double tol) {
   auto ref_params = ref.named_parameters();

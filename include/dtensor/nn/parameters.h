@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -25,5 +26,11 @@ void replace_parameter(torch::nn::Module& module, const std::string& name, at::T
 
 // Same for a registered buffer.
 void replace_buffer(torch::nn::Module& module, const std::string& name, at::Tensor value);
+
+// The module's parameters (recursively), each tensor once, in first-seen order. libtorch's
+// parameters() lists a tied weight once per module holding it, so an optimizer or a gradient
+// clip built from it would count that tensor twice; Python's Module.parameters() removes such
+// duplicates, and so does this.
+std::vector<at::Tensor> unique_parameters(const torch::nn::Module& module);
 
 }  // namespace dtensor::nn
