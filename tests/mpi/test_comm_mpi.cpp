@@ -17,6 +17,8 @@
 #include <dtensor/device_mesh.h>
 #include <dtensor/runtime.h>
 
+#include "spmd_gtest.h"
+
 namespace {
 
 using namespace dtensor::comm;
@@ -233,25 +235,6 @@ TEST(Subgroups, EveryDimOfATwoByTwoMesh) {
   }
 }
 
-// Only rank 0 prints gtest's report; the others print their failures, tagged with the rank.
-class FailurePrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit FailurePrinter(int rank) : rank_(rank) {}
-  void OnTestStart(const ::testing::TestInfo& test) override {
-    test_ = std::string(test.test_suite_name()) + "." + test.name();
-  }
-  void OnTestPartResult(const ::testing::TestPartResult& result) override {
-    if (!result.failed()) return;
-    std::fprintf(stderr, "[rank %d] %s failed at %s:%d\n%s\n", rank_, test_.c_str(),
-                 result.file_name() ? result.file_name() : "?", result.line_number(),
-                 result.message());
-  }
-
- private:
-  int rank_;
-  std::string test_;
-};
-
 }  // namespace
 
 // Every rank exits non-zero when any rank failed.
@@ -262,11 +245,7 @@ int main(int argc, char** argv) {
   options.backend = "mpi";
   options.timeout = std::chrono::seconds(30);  // a stuck rank aborts long before CTest's limit
   dtensor::init_process_group(options);
-  if (rank() != 0) {
-    ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new FailurePrinter(rank()));
-  }
+  dtensor::testing::report_only_failures_off_rank_zero(rank());
   const int failed_here = RUN_ALL_TESTS() != 0 ? 1 : 0;
   const int failed =
       all_reduce(at::full({1}, failed_here, at::kInt), ReduceOp::Sum, world()).item<int>();

@@ -12,6 +12,8 @@
 
 #include <dtensor/runtime/process_group_mpi.h>
 
+#include "spmd_gtest.h"
+
 namespace {
 
 using c10d::ReduceOp;
@@ -753,28 +755,6 @@ TEST(BadInputs, OverlappingBuffers) {
   world().barrier_blocking();
 }
 
-// Rank 0 prints the usual report; the other ranks print only their failures, tagged with the rank,
-// so a failure anywhere is visible without four interleaved copies of the report.
-class FailurePrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit FailurePrinter(int rank) : rank_(rank) {}
-  // Noted here because gtest holds its lock during OnTestPartResult: calling
-  // current_test_info() there deadlocks.
-  void OnTestStart(const ::testing::TestInfo& test) override {
-    test_ = std::string(test.test_suite_name()) + "." + test.name();
-  }
-  void OnTestPartResult(const ::testing::TestPartResult& result) override {
-    if (!result.failed()) return;
-    std::fprintf(stderr, "[rank %d] %s failed at %s:%d\n%s\n", rank_, test_.c_str(),
-                 result.file_name() ? result.file_name() : "?", result.line_number(),
-                 result.message());
-  }
-
- private:
-  int rank_;
-  std::string test_;
-};
-
 }  // namespace
 
 // Every rank exits non-zero when any rank failed (mpirun would already fail on one), and rank 0,
@@ -785,11 +765,7 @@ int main(int argc, char** argv) {
   // Generous timeout: a rank stuck in a blocking collective becomes a watchdog abort long before
   // CTest's limit, and slow oversubscribed cores never trip it.
   g_world = ProcessGroupMPI::create_world(30s);
-  if (rank() != 0) {
-    ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new FailurePrinter(rank()));
-  }
+  dtensor::testing::report_only_failures_off_rank_zero(rank());
   at::Tensor failed_ranks = at::full({1}, RUN_ALL_TESTS() != 0 ? 1 : 0, at::kInt);
   world().allreduce_blocking(failed_ranks, ReduceOp::SUM);
   const int failed = failed_ranks.item<int>();
