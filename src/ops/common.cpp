@@ -60,6 +60,19 @@ std::vector<OpStrategy> combine_mesh_dims(const std::vector<std::vector<std::vec
   return result;
 }
 
+OpStrategy make_strategy(std::vector<Placements> inputs, Placements out) {
+  OpStrategy s;
+  s.inputs = std::move(inputs);
+  s.outputs.push_back(std::move(out));
+  return s;
+}
+
+RuleOptions keys(std::vector<int> args) {
+  RuleOptions o;
+  o.key_args = std::move(args);
+  return o;
+}
+
 OpStrategy all_replicate(const OpCall& call, size_t num_outputs) {
   OpStrategy s;
   s.inputs.assign(call.num_inputs(), replicate(call.mesh_ndim()));

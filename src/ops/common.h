@@ -32,6 +32,12 @@ std::vector<int64_t> broadcast_shapes(const OpCall& call, const std::vector<size
 std::vector<OpStrategy> combine_mesh_dims(const std::vector<std::vector<std::vector<Placement>>>& options,
                                           size_t num_inputs, size_t num_outputs);
 
+// One strategy: these input placements and a single output laid out as `out`.
+OpStrategy make_strategy(std::vector<Placements> inputs, Placements out);
+
+// Rule options keying the decision cache on the values of these arguments only.
+RuleOptions keys(std::vector<int> args);
+
 // The strategy "all inputs and outputs replicated".
 OpStrategy all_replicate(const OpCall& call, size_t num_outputs);
 

@@ -98,20 +98,14 @@ std::vector<OpStrategy> stack(const OpCall& call) {
 std::vector<OpStrategy> split(const OpCall& call) {
   const auto& in = call.input(0);
   const Placements p = unshard_dims(in.placements(), {wrap_dim(call.arg("dim").toInt(), in.ndim())});
-  OpStrategy s;
-  s.inputs.push_back(p);
-  s.outputs.push_back(p);
-  return {s};
+  return {make_strategy({p}, p)};
 }
 
 std::vector<OpStrategy> unbind(const OpCall& call) {
   const auto& in = call.input(0);
   const int64_t dim = wrap_dim(call.arg("dim").toInt(), in.ndim());
   const Placements p = unshard_dims(in.placements(), {dim});
-  OpStrategy s;
-  s.inputs.push_back(p);
-  s.outputs.push_back(skip_dim(p, dim));
-  return {s};
+  return {make_strategy({p}, skip_dim(p, dim))};
 }
 
 }  // namespace

@@ -45,13 +45,6 @@
 namespace dtensor::ops {
 namespace {
 
-OpStrategy make_strategy(std::vector<Placements> inputs, Placements out) {
-  OpStrategy s;
-  s.inputs = std::move(inputs);
-  s.outputs.push_back(std::move(out));
-  return s;
-}
-
 bool is_sharded(const Placements& p, int64_t dim) {
   return std::any_of(p.begin(), p.end(), [dim](const Placement& x) { return x.is_shard(dim); });
 }

@@ -355,12 +355,6 @@ Rule like_rule(int first_option, Fill fill) {
   };
 }
 
-RuleOptions keys(std::vector<int> args) {
-  RuleOptions o;
-  o.key_args = std::move(args);
-  return o;
-}
-
 }  // namespace
 
 DTENSOR_RULES(random) {

@@ -257,10 +257,7 @@ std::vector<OpStrategy> scan_rule(const OpCall& call, Combine combine) {
   Placements p = unshard_dims(in.placements(), {dim});
   for (auto& x : p)
     if (x.is_partial() && !partial_passes(combine, x.reduce_op())) x = Replicate{};
-  OpStrategy s;
-  s.inputs.push_back(p);
-  s.outputs.push_back(p);
-  return {s};
+  return {make_strategy({p}, p)};
 }
 
 // prod(self) / prod(self, dim, keepdim): x_i's gradient is grad times the product of the other

@@ -72,10 +72,7 @@ std::vector<OpStrategy> repeat(const OpCall& call) {
   Placements out = p;
   for (auto& x : out)
     if (x.is_shard()) x = Shard(x.shard_dim() + lead);
-  OpStrategy s;
-  s.inputs.push_back(p);
-  s.outputs.push_back(out);
-  return {s};
+  return {make_strategy({p}, out)};
 }
 
 // The op has no meta kernel in libtorch 1.13; its output is laid out like empty_like(self).

@@ -19,10 +19,7 @@ std::vector<OpStrategy> softmax_rule(const OpCall& call) {
   const auto& in = call.input(0);
   const int64_t dim = wrap_dim(call.int_arg(1), in.ndim());
   Placements p = without_partial(unshard_dims(in.placements(), {dim}));
-  OpStrategy s;
-  s.inputs.push_back(p);
-  s.outputs.push_back(p);
-  return {s};
+  return {make_strategy({p}, p)};
 }
 
 std::vector<OpStrategy> softmax_backward_rule(const OpCall& call) {

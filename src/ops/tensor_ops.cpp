@@ -145,12 +145,6 @@ std::vector<OpStrategy> same_global_size(const OpCall& call) {
   return {s};
 }
 
-RuleOptions keys(std::vector<int> args) {
-  RuleOptions o;
-  o.key_args = std::move(args);
-  return o;
-}
-
 }  // namespace
 
 DTENSOR_RULES(tensor_ops) {

@@ -227,13 +227,6 @@ LocalFn contiguous_self() {
   };
 }
 
-OpStrategy single(Placements in, Placements out) {
-  OpStrategy s;
-  s.inputs.push_back(std::move(in));
-  s.outputs.push_back(std::move(out));
-  return s;
-}
-
 enum class ViewKind { View, UnsafeView, ReshapeAlias };
 
 std::vector<OpStrategy> view_op(const OpCall& call, ViewKind kind) {
@@ -249,7 +242,7 @@ std::vector<OpStrategy> view_op(const OpCall& call, ViewKind kind) {
     stride = std::move(*s);
   }
   auto [in_p, out_p] = plan_view(call, size, /*strict=*/kind == ViewKind::View);
-  OpStrategy s = single(in_p, out_p);
+  OpStrategy s = make_strategy({in_p}, out_p);
   s.output_meta = std::vector<TensorMeta>{TensorMeta{size, stride, in.dtype()}};
   s.local = with_local_shape(make_spec(in.mesh(), out_p, size, in.dtype())->local_shape(),
                              in_p != in.placements(), [kind](const at::Tensor& t, c10::IntArrayRef shape) {
@@ -265,7 +258,7 @@ std::vector<OpStrategy> permute_like(const OpCall& call, const std::vector<int64
     if (!p.is_shard()) continue;
     p = Shard(std::find(perm.begin(), perm.end(), p.shard_dim()) - perm.begin());
   }
-  return {single(call.input(0).placements(), out)};
+  return {make_strategy({call.input(0).placements()}, out)};
 }
 
 std::vector<int64_t> identity_perm(int64_t n) {
@@ -294,7 +287,7 @@ std::vector<OpStrategy> permute(const OpCall& call) {
 
 std::vector<OpStrategy> unsqueeze(const OpCall& call) {
   const int64_t dim = wrap_dim(call.int_arg(1), call.input(0).ndim() + 1);
-  return {single(call.input(0).placements(), shift_after_insert(call.input(0).placements(), dim))};
+  return {make_strategy({call.input(0).placements()}, shift_after_insert(call.input(0).placements(), dim))};
 }
 
 // squeeze, squeeze.dim and their in-place forms (which keep self's placements: squeezing a
@@ -312,7 +305,7 @@ std::vector<OpStrategy> squeeze(const OpCall& call, bool inplace) {
   const Placements in_p = unshard_dims(in.placements(), dims);
   Placements out = in_p;
   for (auto it = dims.rbegin(); it != dims.rend(); ++it) out = skip_dim(out, *it);
-  OpStrategy s = single(in_p, out);
+  OpStrategy s = make_strategy({in_p}, out);
   s.local = [dims, inplace](const c10::OperatorHandle& op, torch::jit::Stack& stack) {
     const size_t n = op.schema().arguments().size();
     at::Tensor t = stack[stack.size() - n].toTensor();
@@ -339,7 +332,7 @@ std::vector<OpStrategy> expand(const OpCall& call) {
   Placements out = in_p;
   for (auto& p : out)
     if (p.is_shard()) p = Shard(p.shard_dim() + lead);
-  OpStrategy s = single(in_p, out);
+  OpStrategy s = make_strategy({in_p}, out);
   s.local = with_local_shape(make_spec(in.mesh(), out, size, in.dtype())->local_shape(), false,
                              [](const at::Tensor& t, c10::IntArrayRef shape) { return t.expand(shape); });
   return {s};
@@ -356,13 +349,13 @@ std::vector<OpStrategy> as_strided(const OpCall& call) {
 }
 
 std::vector<OpStrategy> view_as_real(const OpCall& call) {
-  return {single(call.input(0).placements(), call.input(0).placements())};
+  return {make_strategy({call.input(0).placements()}, call.input(0).placements())};
 }
 
 std::vector<OpStrategy> view_as_complex(const OpCall& call) {
   const auto& in = call.input(0);
   const Placements in_p = unshard_dims(in.placements(), {in.ndim() - 1});
-  OpStrategy s = single(in_p, in_p);
+  OpStrategy s = make_strategy({in_p}, in_p);
   if (in_p != in.placements()) s.local = contiguous_self();  // needs a unit last stride
   return {s};
 }
@@ -384,7 +377,7 @@ std::vector<OpStrategy> view_dtype(const OpCall& call) {
                                     });
     if (!exact) p = unshard_dims(p, {last});
   }
-  OpStrategy s = single(p, p);
+  OpStrategy s = make_strategy({p}, p);
   if (from != to) {
     // A new element size needs a unit last stride and divisible other strides: an empty piece
     // (strides of 1) or a redistributed copy may lack them, and neither aliases anything.
@@ -411,7 +404,7 @@ std::vector<OpStrategy> diagonal(const OpCall& call) {
   const int64_t d1 = wrap_dim(call.arg("dim1").toInt(), in.ndim()),
                 d2 = wrap_dim(call.arg("dim2").toInt(), in.ndim());
   const Placements in_p = unshard_dims(in.placements(), {d1, d2});
-  return {single(in_p, without_two_dims(in_p, d1, d2))};
+  return {make_strategy({in_p}, without_two_dims(in_p, d1, d2))};
 }
 
 // diagonal_backward(grad, input_sizes, offset, dim1, dim2): grad's dims are the input's without
@@ -430,7 +423,7 @@ std::vector<OpStrategy> diagonal_backward(const OpCall& call) {
       if (d >= k) ++d;
     p = Shard(d);
   }
-  OpStrategy s = single(g_p, out);
+  OpStrategy s = make_strategy({g_p}, out);
   s.local = with_args({{1, make_spec(grad.mesh(), out, sizes, grad.dtype())->local_shape()}});
   return {s};
 }
@@ -439,7 +432,7 @@ std::vector<OpStrategy> diagonal_backward(const OpCall& call) {
 std::vector<OpStrategy> unfold(const OpCall& call) {
   const auto& in = call.input(0);
   const Placements p = unshard_dims(in.placements(), {wrap_dim(call.int_arg(1), in.ndim())});
-  return {single(p, p)};
+  return {make_strategy({p}, p)};
 }
 
 // unfold_backward(grad, input_sizes, dim, size, step): grad has the unfold output's dims; the
@@ -449,7 +442,7 @@ std::vector<OpStrategy> unfold_backward(const OpCall& call) {
   const auto sizes = call.int_list_arg(1);
   const int64_t dim = wrap_dim(call.int_arg(2), static_cast<int64_t>(sizes.size()));
   const Placements g_p = unshard_dims(grad.placements(), {dim, grad.ndim() - 1});
-  OpStrategy s = single(g_p, g_p);
+  OpStrategy s = make_strategy({g_p}, g_p);
   s.local = with_args({{1, make_spec(grad.mesh(), g_p, sizes, grad.dtype())->local_shape()}});
   s.output_meta = std::vector<TensorMeta>{contiguous_meta(sizes, grad.dtype())};  // no meta kernel
   return {s};
