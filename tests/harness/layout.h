@@ -26,20 +26,36 @@ inline at::Tensor piece(const at::Tensor& full, const Placements& placements, co
   return x;
 }
 
-// Every coordinate of `mesh`, in row-major order.
-inline std::vector<std::vector<int64_t>> all_coordinates(const DeviceMesh& mesh) {
-  std::vector<std::vector<int64_t>> coords{{}};
-  for (int64_t m = 0; m < mesh.ndim(); ++m) {
-    std::vector<std::vector<int64_t>> next;
-    for (const auto& c : coords) {
-      for (int64_t i = 0; i < mesh.size(m); ++i) {
-        next.push_back(c);
-        next.back().push_back(i);
+// Every way to pick one element of each list, in row-major order (the last list varies fastest).
+template <class T>
+std::vector<std::vector<T>> cartesian_product(const std::vector<std::vector<T>>& lists) {
+  std::vector<std::vector<T>> out{{}};
+  for (const auto& list : lists) {
+    std::vector<std::vector<T>> next;
+    for (const auto& base : out) {
+      for (const auto& x : list) {
+        next.push_back(base);
+        next.back().push_back(x);
       }
     }
-    coords = std::move(next);
+    out = std::move(next);
   }
-  return coords;
+  return out;
+}
+
+// Every coordinate of `mesh`, in row-major order.
+inline std::vector<std::vector<int64_t>> all_coordinates(const DeviceMesh& mesh) {
+  std::vector<std::vector<int64_t>> ranges;
+  for (int64_t m = 0; m < mesh.ndim(); ++m) {
+    ranges.emplace_back();
+    for (int64_t i = 0; i < mesh.size(m); ++i) ranges.back().push_back(i);
+  }
+  return cartesian_product(ranges);
+}
+
+// Every layout on `mesh` that picks one of `options` per mesh dim.
+inline std::vector<Placements> every_layout(const std::vector<Placement>& options, const DeviceMesh& mesh) {
+  return cartesian_product(std::vector<std::vector<Placement>>(mesh.ndim(), options));
 }
 
 }  // namespace dtensor::testing

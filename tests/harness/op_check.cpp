@@ -7,6 +7,8 @@
 #include <dtensor/runtime.h>
 #include <dtensor/tensor.h>
 
+#include "harness/layout.h"
+
 namespace dtensor::testing {
 namespace {
 
@@ -97,30 +99,9 @@ int64_t check_op(const OpCase& c, const DeviceMesh& mesh) {
     std::vector<Placement> opts = std::find(c.replicated_only.begin(), c.replicated_only.end(), i) != c.replicated_only.end()
                                       ? std::vector<Placement>{Replicate{}}
                                       : options_for(c.inputs[i], c.allow_partial_inputs);
-    std::vector<Placements> combos{{}};
-    for (int64_t m = 0; m < mesh.ndim(); ++m) {
-      std::vector<Placements> next;
-      for (const auto& base : combos)
-        for (const auto& o : opts) {
-          auto p = base;
-          p.push_back(o);
-          next.push_back(p);
-        }
-      combos = next;
-    }
-    per_input.push_back(combos);
+    per_input.push_back(every_layout(opts, mesh));
   }
-  std::vector<std::vector<Placements>> cases{{}};
-  for (const auto& opts : per_input) {
-    std::vector<std::vector<Placements>> next;
-    for (const auto& base : cases)
-      for (const auto& o : opts) {
-        auto v = base;
-        v.push_back(o);
-        next.push_back(v);
-      }
-    cases = next;
-  }
+  auto cases = cartesian_product(per_input);
   if (cases.size() > c.max_cases) {
     // Deterministic sample, the same on every rank; the all-replicated case always included.
     std::vector<std::vector<Placements>> sample{cases.front()};

@@ -12,6 +12,7 @@
 #include <torch/nn/modules/dropout.h>
 
 #include "harness/expect.h"
+#include "harness/layout.h"
 #include "harness/multiprocess.h"
 
 using namespace dtensor;
@@ -86,18 +87,7 @@ std::vector<RandomCase> random_cases() {
 std::vector<Placements> layouts(int64_t ndim, const DeviceMesh& mesh) {
   std::vector<Placement> opts{Replicate{}};
   for (int64_t d = 0; d < ndim; ++d) opts.push_back(Shard(d));
-  std::vector<Placements> all{{}};
-  for (int64_t m = 0; m < mesh.ndim(); ++m) {
-    std::vector<Placements> next;
-    for (const auto& base : all)
-      for (const auto& o : opts) {
-        auto p = base;
-        p.push_back(o);
-        next.push_back(p);
-      }
-    all = next;
-  }
-  return all;
+  return dtensor::testing::every_layout(opts, mesh);
 }
 
 // Gloo moves no 16-bit floats: compare those outputs as float (an exact conversion).
