@@ -22,7 +22,6 @@
 #pragma once
 
 #include <functional>
-#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -43,8 +42,9 @@ using MakeBackward = std::function<Backward(c10::ArrayRef<c10::IValue> args)>;
 // silently changing the gradient. An undefined tensor (an absent optional index) stays undefined.
 class SavedTensor {
  public:
-  SavedTensor(at::Tensor tensor, std::string what)
-      : tensor_(std::move(tensor)), version_(tensor_.defined() ? tensor_._version() : 0), what_(std::move(what)) {}
+  // `what` names the tensor in the error ("the index of take"); a string literal.
+  SavedTensor(at::Tensor tensor, const char* what)
+      : tensor_(std::move(tensor)), version_(tensor_.defined() ? tensor_._version() : 0), what_(what) {}
   const at::Tensor& get() const {
     TORCH_CHECK(!tensor_.defined() || tensor_._version() == version_, "dtensor: ", what_,
                 ", needed for its gradient, was modified by an in-place operation (version ", version_,
@@ -55,7 +55,7 @@ class SavedTensor {
  private:
   at::Tensor tensor_;
   int64_t version_;
-  std::string what_;
+  const char* what_;
 };
 
 // Registers the autograd kernel of `op_name` ("aten::cat") for DTensors. The op must return one
