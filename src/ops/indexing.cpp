@@ -305,7 +305,7 @@ enum class Write {
 
 bool partial_passes(const Placement& p, Write w) {
   if (w == Write::Overwrite) return true;
-  if (w == Write::Add) return p.is_partial(comm::ReduceOp::Sum) || p.is_partial(comm::ReduceOp::Avg);
+  if (w == Write::Add) return sum_like_partial(p);
   return false;
 }
 
